@@ -1,0 +1,59 @@
+namespace Vgg.Engine.Models;
+
+/// <summary>How the resize step sizes the image (torchvision.transforms.Resize semantics).</summary>
+public enum ResizeMode
+{
+    /// <summary>No resize.</summary>
+    None,
+    /// <summary>Resize(int): the shorter side becomes <see cref="Preprocessing.ResizeHeight"/>, the aspect ratio is kept (the longer side is truncated: int(size·long/short)).</summary>
+    ShorterSide,
+    /// <summary>Resize((h, w)): exactly <see cref="Preprocessing.ResizeHeight"/> × <see cref="Preprocessing.ResizeWidth"/>.</summary>
+    Exact,
+}
+
+/// <summary>Colour handling before ToTensor.</summary>
+public enum ColorMode
+{
+    /// <summary>Convert to 3-channel RGB (PIL <c>convert("RGB")</c>): grayscale is replicated, CMYK converted, alpha dropped.</summary>
+    Rgb,
+    /// <summary>Convert to 1-channel luminance (PIL <c>convert("L")</c>: L = R·299/1000 + G·587/1000 + B·114/1000).</summary>
+    Grayscale,
+}
+
+/// <summary>
+/// The torchvision-equivalent input pipeline a model expects: decode, colour conversion, optional EXIF
+/// orientation, Resize (bilinear, antialiased as PIL does it), CenterCrop, ToTensor (values / 255, CHW),
+/// Normalize ((x − mean) / std per channel). Defaults are the ImageNet pipeline of torchvision's VGG weights:
+/// Resize(256), CenterCrop(224), mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
+/// </summary>
+public sealed record Preprocessing
+{
+    public ColorMode Color { get; init; } = ColorMode.Rgb;
+    public ResizeMode Resize { get; init; } = ResizeMode.ShorterSide;
+    /// <summary>Target height in pixels (the shorter side for <see cref="ResizeMode.ShorterSide"/>).</summary>
+    public int ResizeHeight { get; init; } = 256;
+    /// <summary>Target width in pixels for <see cref="ResizeMode.Exact"/>.</summary>
+    public int ResizeWidth { get; init; } = 256;
+    /// <summary>CenterCrop height, or 0 for no crop.</summary>
+    public int CropHeight { get; init; } = 224;
+    /// <summary>CenterCrop width, or 0 for no crop.</summary>
+    public int CropWidth { get; init; } = 224;
+    /// <summary>Per-channel mean subtracted after ToTensor, or null for no normalization.</summary>
+    public float[]? Mean { get; init; } = { 0.485f, 0.456f, 0.406f };
+    /// <summary>Per-channel standard deviation divided after the mean, or null for no normalization.</summary>
+    public float[]? Std { get; init; } = { 0.229f, 0.224f, 0.225f };
+    /// <summary>
+    /// Rotate/flip by the EXIF Orientation tag before anything else. Off by default, as torchvision's
+    /// PIL path does not apply it (PIL's Image.open ignores EXIF orientation).
+    /// </summary>
+    public bool ApplyExifOrientation { get; init; }
+
+    /// <summary>Channels of the produced tensor.</summary>
+    public int Channels => Color == ColorMode.Rgb ? 3 : 1;
+
+    /// <summary>ImageNet pipeline: Resize(256), CenterCrop(224), ImageNet mean and std.</summary>
+    public static Preprocessing ImageNet { get; } = new();
+
+    /// <summary>Resize(size) then CenterCrop(crop) with ImageNet normalization (e.g. 512/512 for the seed guide's large inputs).</summary>
+    public static Preprocessing ImageNetAt(int resize, int crop) => new() { ResizeHeight = resize, ResizeWidth = resize, CropHeight = crop, CropWidth = crop };
+}
