@@ -3,7 +3,7 @@
 // 4096 x 25088 = 103 M weights (411 MB f32, 205 MB f16, 103 MB int8): at batch 1 the layer is pure
 // weight traffic, so the kernel is built around the weight stream:
 //   - one warp per output row n, 8 warps per block; each lane reads 16-byte chunks of the row
-//     (32 lanes = 512 contiguous bytes per step: fully coalesced), 4 independent chunks in flight
+//     (32 lanes = 512 contiguous bytes per step: fully coalesced), 4 independent chunks (2 at NB = 8) in flight
 //     per lane before the first use;
 //   - weights are loaded with the streaming cache hint (ld.global.cs, PTX ISA 9.7.9.8): read once,
 //     they should not evict the activations from L2;
@@ -76,7 +76,7 @@ template <typename T, typename ACC, int NB>
 VGG_DEVICE void vgg_gemv(const T* __restrict__ w, const T* __restrict__ x, const void* __restrict__ bias, const float* __restrict__ scale,
                          void* __restrict__ y, int rows, int N, int K, int relu, int out_mode) {
     constexpr int VEC = 16 / (int)sizeof(T);
-    constexpr int UNROLL = 4;
+    constexpr int UNROLL = NB >= 8 ? 2 : 4;   // NB = 8 keeps 8 accumulators; fewer chunks in flight keeps it under 64 registers
     const int lane = threadIdx.x & 31;
     const int n = blockIdx.x * 8 + (threadIdx.x >> 5);
     if (n >= N) return;   // whole warp leaves together
@@ -115,7 +115,7 @@ VGG_DEVICE void vgg_gemv(const T* __restrict__ w, const T* __restrict__ x, const
 }
 
 #define VGG_GEMV_ENTRY(NAME, T, ACC, BIAS_T, NB)                                                                    \
-    extern "C" __global__ void __launch_bounds__(256)                                                               \
+    extern "C" __global__ void __launch_bounds__(256, 4)                                                            \
     NAME(const T* __restrict__ w, const T* __restrict__ x, const BIAS_T* __restrict__ bias, const float* __restrict__ scale, \
          void* __restrict__ y, int rows, int N, int K, int relu, int out_mode) {                                     \
         vgg_gemv<T, ACC, NB>(w, x, bias, scale, y, rows, N, K, relu, out_mode);                                      \

@@ -134,6 +134,21 @@ public static class NvrtcCompiler
         }
     }
 
+    /// <summary>
+    /// Compiles source text that is not embedded (tests, experiments), with the embedded headers
+    /// available, without any cache.
+    /// </summary>
+    /// <exception cref="NvrtcCompileException">The source did not compile; carries the log.</exception>
+    public static CompiledSource CompileText(string name, string text, CompileTarget target)
+    {
+        var headers = KernelSources.Names.Where(n => n.EndsWith(".cuh", StringComparison.Ordinal)).Select(n => (Name: n, Text: KernelSources.Read(n))).ToList();
+        var v = Version;
+        return CompileUncached(name, text, headers, target, OptionsFor(target), $"{v.Major}.{v.Minor}");
+    }
+
+    /// <summary>Forgets the in-process compile results (the disk cache is untouched).</summary>
+    internal static void ClearMemoryCache() => Memory.Clear();
+
     /// <summary>The NVRTC options used for <paramref name="target"/>.</summary>
     public static IReadOnlyList<string> OptionsFor(CompileTarget target)
     {
