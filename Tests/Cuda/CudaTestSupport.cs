@@ -34,6 +34,9 @@ internal static class CudaTestSupport
         return ctx!;
     }
 
+    /// <summary>The shared context of device 0 when a device and NVRTC are usable, else null (for fixtures' one-time setup).</summary>
+    public static CudaContext? TryDevice() => Device.Value.Context is { } c && Nvrtc.Value.Ok ? c : null;
+
     /// <summary>A kernel cache private to this test run (a temporary folder).</summary>
     public static KernelCache RunCache { get; } = new(Path.Combine(Path.GetTempPath(), "vgg-engine-test-kernels-" + Environment.ProcessId));
 }

@@ -79,6 +79,35 @@ public static class Int8Reference
         return acc;
     }
 
+    /// <summary>One accumulator of <see cref="ConvAccumulators"/> (for checks that sample large layers).</summary>
+    public static int ConvAccumulatorAt(ReadOnlySpan<sbyte> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<int> bias, ConvGeometry g, int n, int oh, int ow, int k)
+    {
+        int cg = g.C / g.Groups, kg = g.K / g.Groups, c0 = k / kg * cg;
+        int a = bias.IsEmpty ? 0 : bias[k];
+        for (int r = 0; r < g.R; r++)
+        {
+            int ih = oh * g.StrideH - g.PadTop + r * g.DilationH;
+            if ((uint)ih >= (uint)g.H) continue;
+            for (int s = 0; s < g.S; s++)
+            {
+                int iw = ow * g.StrideW - g.PadLeft + s * g.DilationW;
+                if ((uint)iw >= (uint)g.W) continue;
+                int xb = ((n * g.H + ih) * g.W + iw) * g.C + c0;
+                int wb = ((k * g.R + r) * g.S + s) * cg;
+                for (int c = 0; c < cg; c++) a = unchecked(a + x[xb + c] * w[wb + c]);
+            }
+        }
+        return a;
+    }
+
+    /// <summary>One accumulator of <see cref="GemmAccumulators"/>.</summary>
+    public static int GemmAccumulatorAt(ReadOnlySpan<sbyte> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<int> bias, int k, int m, int n)
+    {
+        int a = bias.IsEmpty ? 0 : bias[n];
+        for (int t = 0; t < k; t++) a = unchecked(a + x[m * k + t] * w[n * k + t]);
+        return a;
+    }
+
     /// <summary>
     /// GEMM accumulators: acc[m, n] = Σ_k x[m, k] · w[n, k] + bias[n] in int32.
     /// </summary>
