@@ -511,11 +511,14 @@ public static class GpuOpChecks
             x[1] = 1.00048828125f;                  // exactly halfway between two halves: ties to even
             var idx = Enumerable.Range(0, count).Select(i => (long)i).ToArray();
             ulong h = ctx.Output(count * 2L);
-            ctx.Run(new[] { SimpleLaunchers.Elementwise("vgg_convert_f32_to_f16", ctx.Multiprocessors, ctx.Upload(x), h, count) });
+            ulong f = ctx.Output(count * 4L);
+            ctx.Run(new[]
+            {
+                SimpleLaunchers.Elementwise("vgg_convert_f32_to_f16", ctx.Multiprocessors, ctx.Upload(x), h, count),
+                SimpleLaunchers.Elementwise("vgg_convert_f16_to_f32", ctx.Multiprocessors, h, f, count),
+            });
             var gotH = ctx.Download<ushort>(h, count);
             var r1 = GpuCompare.Exact(name + " f32->f16", new[] { count }, idx, gotH, x.Select(v => BitConverter.HalfToUInt16Bits((Half)v)).ToArray());
-            ulong f = ctx.Output(count * 4L);
-            ctx.Run(new[] { SimpleLaunchers.Elementwise("vgg_convert_f16_to_f32", ctx.Multiprocessors, h, f, count) });
             var r2 = GpuCompare.Exact(name + " f16->f32", new[] { count }, idx, ctx.Download<float>(f, count), gotH.Select(b => (float)BitConverter.UInt16BitsToHalf(b)).ToArray());
             return r1 + "; " + r2;
         });
@@ -528,21 +531,21 @@ public static class GpuOpChecks
             var x = Uniform(rng, count, 4f);
             var idx = Enumerable.Range(0, count).Select(i => (long)i).ToArray();
             float s = 0.021f;
-            ulong q = ctx.Output(count);
-            ctx.Run(new[] { SimpleLaunchers.Elementwise("vgg_quantize_f32_i8", ctx.Multiprocessors, ctx.Upload(x), q, count, s) });
+            var scales = Int8Scheme.WeightScales(x, rows);
+            ulong X = ctx.Upload(x), S = ctx.Upload(scales);
+            ulong q = ctx.Output(count), d = ctx.Output(count * 4L), qr = ctx.Output(count), dr = ctx.Output(count * 4L);
+            ctx.Run(new[]
+            {
+                SimpleLaunchers.Elementwise("vgg_quantize_f32_i8", ctx.Multiprocessors, X, q, count, s),
+                SimpleLaunchers.Elementwise("vgg_dequantize_i8_f32", ctx.Multiprocessors, q, d, count, s),
+                SimpleLaunchers.Rows(true, ctx.Multiprocessors, X, qr, rows, cols, S),
+                SimpleLaunchers.Rows(false, ctx.Multiprocessors, qr, dr, rows, cols, S),
+            });
             var gotQ = ctx.Download<sbyte>(q, count);
             var r1 = GpuCompare.Exact(name + " quantize", new[] { count }, idx, gotQ, x.Select(v => Int8Scheme.QuantizeActivation(v, s)).ToArray());
-            ulong d = ctx.Output(count * 4L);
-            ctx.Run(new[] { SimpleLaunchers.Elementwise("vgg_dequantize_i8_f32", ctx.Multiprocessors, q, d, count, s) });
             var r2 = GpuCompare.Exact(name + " dequantize", new[] { count }, idx, ctx.Download<float>(d, count), gotQ.Select(v => (float)v * s).ToArray());
-            var scales = Int8Scheme.WeightScales(x, rows);
-            ulong qr = ctx.Output(count);
-            ulong S = ctx.Upload(scales);
-            ctx.Run(new[] { SimpleLaunchers.Rows(true, ctx.Multiprocessors, ctx.Upload(x), qr, rows, cols, S) });
             var gotR = ctx.Download<sbyte>(qr, count);
             var r3 = GpuCompare.Exact(name + " quantize rows", new[] { rows, cols }, idx, gotR, Int8Scheme.QuantizeWeights(x, scales));
-            ulong dr = ctx.Output(count * 4L);
-            ctx.Run(new[] { SimpleLaunchers.Rows(false, ctx.Multiprocessors, qr, dr, rows, cols, S) });
             var r4 = GpuCompare.Exact(name + " dequantize rows", new[] { rows, cols }, idx, ctx.Download<float>(dr, count), idx.Select(i => (float)gotR[i] * scales[i / cols]).ToArray());
             return string.Join("; ", r1, r2, r3, r4);
         });
