@@ -578,7 +578,7 @@ internal sealed class PickleMachine
     {
         if (bytes.Length == 0) return 0L;
         var b = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return b >= long.MinValue && b <= long.MaxValue ? (long)b : b;
+        return b >= long.MinValue && b <= long.MaxValue ? (object)(long)b : b;
     }
 
     private byte ReadByte()

@@ -31,14 +31,18 @@ internal abstract class TorchCheckpoint : IDisposable
     /// <exception cref="ModelFormatException">The data is missing or shorter than the storage.</exception>
     public byte[] ReadStorage(TorchStorageRef root)
     {
-        if (root.ByteCount > Array.MaxLength)
-            throw new ModelFormatException(Path, root.Key, $"storage of {root.ByteCount} bytes is larger than one buffer can hold ({Array.MaxLength} bytes)");
         var bytes = ReadStorageCore(root);
         if (BigEndian && root.Type.ElementSize > 1) SwapBytes(bytes, root.Type.ElementSize);
         return bytes;
     }
 
+    /// <summary>Reads a root storage; implementations check the file's claims before allocating.</summary>
     protected abstract byte[] ReadStorageCore(TorchStorageRef root);
+
+    /// <summary>A buffer for a storage whose data was found to lie inside the file.</summary>
+    protected byte[] AllocateStorage(TorchStorageRef root) => root.ByteCount <= Array.MaxLength
+        ? new byte[root.ByteCount]
+        : throw new ModelFormatException(Path, root.Key, $"storage of {root.ByteCount} bytes is larger than one buffer can hold ({Array.MaxLength} bytes)");
 
     public virtual void Dispose() { }
 
@@ -325,7 +329,7 @@ internal sealed class TorchLegacyCheckpoint : TorchCheckpoint
     {
         if (!_dataOffsets.TryGetValue(root.Key, out long off))
             throw new ModelFormatException(Path, root.Key, "the object pickle refers to this storage but the storage key list does not name it, so its data is not in the file");
-        var buf = new byte[root.ByteCount];
+        var buf = AllocateStorage(root);
         ReadAt(_s, off, buf, Path, root.Key);
         return buf;
     }
@@ -472,7 +476,7 @@ internal sealed class TorchTarCheckpoint : TorchCheckpoint
 
     protected override byte[] ReadStorageCore(TorchStorageRef root)
     {
-        var buf = new byte[root.ByteCount];
+        var buf = AllocateStorage(root);
         ReadAt(_s, _dataOffsets[root.Key], buf, Path, root.Key);
         return buf;
     }

@@ -32,8 +32,11 @@ internal sealed record TorchDTypeValue(string Name, DType? DType, int ElementSiz
 /// </summary>
 internal sealed class TorchStorageRef
 {
+    /// <exception cref="ArgumentException">A negative or absurd element count (more than 2^59: its byte count would overflow).</exception>
     public TorchStorageRef(string key, TorchStorageType type, long numel, TorchStorageRef? root = null, long viewOffset = 0)
     {
+        if (numel < 0 || numel > long.MaxValue / 16)
+            throw new ArgumentException($"storage '{key}' claims {numel} elements");
         Key = key;
         Type = type;
         Numel = numel;
