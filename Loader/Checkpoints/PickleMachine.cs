@@ -138,7 +138,12 @@ internal sealed class PyGlobal
 internal static class PickleLimits
 {
     /// <summary>Largest pickle read into memory (a VGG-16 state_dict's data.pkl is about 3 KiB).</summary>
-    public const long MaxPickleBytes = 256L << 20;
+    public const long MaxPickleBytes = 64L << 20;
+    /// <summary>
+    /// Most containers, tuples and strings one pickle may create: two input bytes can create a list of
+    /// about 100 bytes, so this bounds memory at about 1 GiB whatever the input.
+    /// </summary>
+    public const int MaxObjects = 10_000_000;
     /// <summary>Most memo entries.</summary>
     public const int MaxMemo = 4_000_000;
     /// <summary>Most items on the stack plus marks.</summary>
@@ -167,6 +172,7 @@ internal sealed class PickleMachine
     private readonly Dictionary<long, object?> _memo = new();
     private long _opPos;
     private byte _op;
+    private int _created;
 
     /// <param name="stream">Seekable stream positioned at the pickle's first byte.</param>
     /// <param name="end">Position the pickle must not read past.</param>
@@ -192,6 +198,7 @@ internal sealed class PickleMachine
         _stack.Clear();
         _marks.Clear();
         _memo.Clear();
+        _created = 0;
         while (true)
         {
             _opPos = _s.Position;
@@ -522,7 +529,12 @@ internal sealed class PickleMachine
     private T As<T>(object? o, string what) where T : class =>
         o as T ?? throw Fail($"{what} is a {Describe(o)}, expected a {typeof(T).Name switch { "PyTuple" => "tuple", "PyList" => "list", "PyDict" => "dict", "PySet" => "set", var n => n }}");
 
-    private void Push(object? o) => _stack.Add(o);
+    private void Push(object? o)
+    {
+        if (o is not null and not bool and not long and not double && ++_created > PickleLimits.MaxObjects)
+            throw Fail($"the pickle creates more than {PickleLimits.MaxObjects} objects");
+        _stack.Add(o);
+    }
 
     private object? Pop()
     {

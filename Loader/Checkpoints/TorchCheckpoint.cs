@@ -242,10 +242,22 @@ internal sealed class TorchLegacyCheckpoint : TorchCheckpoint
 
     private TorchLegacyCheckpoint(string path, Stream s) : base(path, "pytorch-legacy") => _s = s;
 
-    /// <summary>True when the stream starts with the pickled magic number (protocol 2 LONG1 of 10 bytes).</summary>
-    public static bool LooksLikeLegacy(ReadOnlySpan<byte> head) =>
-        head.Length >= 15 && head[0] == 0x80 && head[2] == 0x8a && head[3] == 10 &&
-        new BigInteger(head.Slice(4, 10), isUnsigned: false, isBigEndian: false) == MagicNumber;
+    /// <summary>True when the first pickle of <paramref name="head"/> is the magic number (any pickle protocol).</summary>
+    public static bool LooksLikeLegacy(byte[] head)
+    {
+        // Protocol 2+ starts with PROTO; protocols 0 and 1 write the magic number as a text LONG.
+        if (head.Length < 4 || (head[0] != 0x80 && head[0] != (byte)'L')) return false;
+        try
+        {
+            using var ms = new MemoryStream(head, writable: false);
+            var v = new PickleMachine(ms, ms.Length, null, "magic number", (m, n) => throw new UnsafePickleException(null, m + "." + n), null).Load();
+            return v is BigInteger b && b == MagicNumber;
+        }
+        catch (ModelFormatException)
+        {
+            return false;
+        }
+    }
 
     public static TorchLegacyCheckpoint Open(string path, Stream s)
     {

@@ -10,6 +10,8 @@ Every fixture is tiny (a few KiB). Values are seeded. What each file exercises:
 
   transposed_{zip,legacy}.pt       a transposed (non-contiguous) tensor saved as-is (stride (1, 4))
   shared_{zip,legacy}.pt           four tensors viewing one storage with offsets and strides
+  protocol{4,1}_{zip,legacy}.pt
+                                   the same, pickled with protocol 4 and protocol 1 (torch.save's pickle_protocol)
   dtypes_{zip,legacy}.pt           every storage dtype, plus a 0-d scalar and an empty tensor
   legacy_storage_view.pt           legacy stream with a pre-1.0 storage *view* in the persistent id
                                    (written by hand: torch 1.13 no longer writes views)
@@ -139,6 +141,12 @@ def main():
         name = f"shared_{fmt}.pt"
         save(shared, name, legacy)
         record(name, shared, "pytorch-" + fmt)
+
+    # --- other pickle protocols: 4 (FRAME, MEMOIZE, STACK_GLOBAL, SHORT_BINUNICODE) and 1 (no protocol-2 opcodes)
+    for name, proto, legacy in (("protocol4_zip.pt", 4, False), ("protocol4_legacy.pt", 4, True), ("protocol1_zip.pt", 1, False),
+                                 ("protocol1_legacy.pt", 1, True)):
+        torch.save(shared, os.path.join(HERE, name), pickle_protocol=proto, _use_new_zipfile_serialization=not legacy)
+        record(name, shared, "pytorch-legacy" if legacy else "pytorch-zip")
 
     # --- every dtype, a 0-d scalar, an empty tensor
     dt = collections.OrderedDict()
