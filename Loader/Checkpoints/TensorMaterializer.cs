@@ -7,7 +7,7 @@ namespace Vgg.Engine.Loader.Checkpoints;
 /// </summary>
 internal sealed class TensorMaterializer
 {
-    /// <summary>torch's limit on dimensions (c10 kMaxDim... tensors have at most 64 dims in practice).</summary>
+    /// <summary>Most dimensions accepted: a guard against absurd ranks in a corrupt file (VGG's tensors have at most 4).</summary>
     public const int MaxRank = 64;
 
     private readonly TorchCheckpoint _ck;
