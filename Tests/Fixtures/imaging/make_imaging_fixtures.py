@@ -230,6 +230,11 @@ def main():
     # The resampler on noise, every kind of scale.
     for r in ([13, 9], [60, 50], [29, 10], [10, 41], [1, 1], [300, 7], [17], [40], [3, 5], [29, 41]):
         cases.append(case("resize/noise_rgb_" + "x".join(map(str, r)), "fixture:noise_rgb.png", resize=r))
+    rs = np.random.RandomState(99)  # seeded random target sizes, 1..80 on each axis (exact: SHA-256 covers all)
+    for _ in range(24):
+        r = [int(rs.randint(1, 81)), int(rs.randint(1, 81))]
+        cases.append(case("resize/noise_rgb_rand_" + "x".join(map(str, r)), "fixture:noise_rgb.png", resize=r,
+                          full=False, stride=4))
     for r in ([11, 50], [20], [5, 3]):
         cases.append(case("resize/noise_l_" + "x".join(map(str, r)), "fixture:noise_l.png", color="L", resize=r))
     # PNG variants: decoded pixels as PIL converts them to RGB and to L.
@@ -238,6 +243,11 @@ def main():
               "png_gray2.png", "png_gray4.png", "png_adam7.png", "noise_rgb.png"]:
         cases.append(case(f"decode_rgb/{f}", f"fixture:{f}"))
         cases.append(case(f"decode_l/{f}", f"fixture:{f}", color="L"))
+    # JPEG decoding alone (no resize): CMYK, progressive, grayscale to RGB, 4:4:4 baseline.
+    cases.append(case("decode_rgb/pil_sample_cmyk.jpg", "shared:images/pil_sample_cmyk.jpg", exact=False, full=False, stride=2))
+    cases.append(case("decode_rgb/app13-multiple.jpg", "shared:images/app13-multiple.jpg", exact=False, full=False, stride=4))
+    cases.append(case("decode_rgb/hopper_gray.jpg", "shared:images/hopper_gray.jpg", exact=False, full=False, stride=2))
+    cases.append(case("decode_rgb/dog.jpg", "shared:images/dog.jpg", exact=False, full=False, stride=8))
     # EXIF orientation (ImageOps.exif_transpose): PNG exact, JPEG within tolerance; also off = stored pixels.
     for o in range(1, 9):
         cases.append(case(f"exif/orient_{o}.png", f"fixture:orient_{o}.png", exif=True))
