@@ -81,7 +81,7 @@ internal static class PilDecoder
         }
         catch (Exception e) when (IsDecoderFailure(e))
         {
-            throw new ImageDecodeException(name, $"{format.ToString().ToUpperInvariant()} header cannot be read: {e.Message}", e);
+            throw new ImageDecodeException(name, $"{format.ToString().ToUpperInvariant()} is corrupt (found while reading its header and chunks): {e.Message}", e);
         }
         if (identified is null)
             throw new ImageDecodeException(name, $"{format.ToString().ToUpperInvariant()} header cannot be read");
