@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Vgg.Engine.Loader.Imaging;
 
 /// <summary>
@@ -152,79 +154,124 @@ internal static class PilResample
     }
 
     /// <summary>Horizontal pass on source rows [rowOffset, rowOffset + rows) into dst rows [0, rows).</summary>
-    private static void Horizontal(ReadOnlySpan<byte> src, int inWidth, int channels, Coefficients c,
-                                   int rowOffset, int rows, Span<byte> dst, int outWidth)
+    private static unsafe void Horizontal(ReadOnlySpan<byte> src, int inWidth, int channels, Coefficients c,
+                                          int rowOffset, int rows, Span<byte> dst, int outWidth)
     {
-        var w = c.Weights;
         int srcStride = inWidth * channels, dstStride = outWidth * channels;
-        for (int yy = 0; yy < rows; yy++)
+        if ((long)(rowOffset + rows) * srcStride > src.Length || (long)rows * dstStride > dst.Length)
+            throw new ArgumentException("buffers too small for the horizontal pass");
+        fixed (byte* sp0 = src)
+        fixed (byte* dp0 = dst)
+        fixed (int* wp = c.Weights)
+        fixed (int* start = c.Start)
+        fixed (int* count = c.Count)
+        fixed (int* offset = c.Offset)
         {
-            var s = src.Slice((yy + rowOffset) * srcStride, srcStride);
-            var d = dst.Slice(yy * dstStride, dstStride);
-            if (channels == 3)
+            for (int yy = 0; yy < rows; yy++)
             {
-                for (int xx = 0; xx < outWidth; xx++)
+                byte* s = sp0 + (long)(yy + rowOffset) * srcStride;
+                byte* d = dp0 + (long)yy * dstStride;
+                if (channels == 3)
                 {
-                    int xmin = c.Start[xx], n = c.Count[xx], k0 = c.Offset[xx];
-                    int s0 = Half, s1 = Half, s2 = Half;
-                    var p = s.Slice(xmin * 3, n * 3);
-                    for (int x = 0, j = 0; x < n; x++, j += 3)
+                    for (int xx = 0; xx < outWidth; xx++)
                     {
-                        int kx = w[k0 + x];
-                        s0 += p[j] * kx;
-                        s1 += p[j + 1] * kx;
-                        s2 += p[j + 2] * kx;
+                        int n = count[xx];
+                        int* k = wp + offset[xx];
+                        byte* p = s + start[xx] * 3;
+                        int s0 = Half, s1 = Half, s2 = Half;
+                        for (int x = 0; x < n; x++, p += 3)
+                        {
+                            int kx = k[x];
+                            s0 += p[0] * kx;
+                            s1 += p[1] * kx;
+                            s2 += p[2] * kx;
+                        }
+                        d[0] = Clip8(s0);
+                        d[1] = Clip8(s1);
+                        d[2] = Clip8(s2);
+                        d += 3;
                     }
-                    d[xx * 3] = Clip8(s0);
-                    d[xx * 3 + 1] = Clip8(s1);
-                    d[xx * 3 + 2] = Clip8(s2);
                 }
-            }
-            else
-            {
-                for (int xx = 0; xx < outWidth; xx++)
+                else
                 {
-                    int xmin = c.Start[xx], n = c.Count[xx], k0 = c.Offset[xx];
-                    int s0 = Half;
-                    var p = s.Slice(xmin, n);
-                    for (int x = 0; x < n; x++)
-                        s0 += p[x] * w[k0 + x];
-                    d[xx] = Clip8(s0);
+                    for (int xx = 0; xx < outWidth; xx++)
+                    {
+                        int n = count[xx];
+                        int* k = wp + offset[xx];
+                        byte* p = s + start[xx];
+                        int s0 = Half;
+                        for (int x = 0; x < n; x++)
+                            s0 += p[x] * k[x];
+                        d[xx] = Clip8(s0);
+                    }
                 }
             }
         }
     }
 
-    /// <summary>Vertical pass: output row yy reads src rows Start[yy] − rowOffset ... (src holds rows from rowOffset on).</summary>
-    private static void Vertical(ReadOnlySpan<byte> src, int width, int channels, Coefficients c,
-                                 int rowOffset, Span<byte> dst, int outHeight)
+    /// <summary>
+    /// Vertical pass: output row yy is the weighted sum of src rows Start[yy] − rowOffset ... (src holds the rows from
+    /// rowOffset on). Vectorized across the row: blocks of Vector&lt;byte&gt;.Count samples kept in registers over all
+    /// taps, widened to int32 (the same integer arithmetic as Pillow, so the same result).
+    /// </summary>
+    private static unsafe void Vertical(ReadOnlySpan<byte> src, int width, int channels, Coefficients c,
+                                        int rowOffset, Span<byte> dst, int outHeight)
     {
         int stride = width * channels;
-        var w = c.Weights;
-        // Accumulate a whole row at a time: one int per sample, rows read contiguously.
-        int[] acc = System.Buffers.ArrayPool<int>.Shared.Rent(stride);
-        try
+        if ((long)outHeight * stride > dst.Length)
+            throw new ArgumentException("destination too small for the vertical pass");
+        int vb = Vector<byte>.Count;
+        var half = new Vector<int>(Half);
+        var zero = Vector<int>.Zero;
+        var max = new Vector<int>(255);
+        fixed (byte* sp0 = src)
+        fixed (byte* dp0 = dst)
+        fixed (int* wp = c.Weights)
         {
-            var a = acc.AsSpan(0, stride);
             for (int yy = 0; yy < outHeight; yy++)
             {
-                int ymin = c.Start[yy] - rowOffset, n = c.Count[yy], k0 = c.Offset[yy];
-                a.Fill(Half);
-                for (int y = 0; y < n; y++)
+                int ymin = c.Start[yy] - rowOffset, n = c.Count[yy];
+                if (ymin < 0 || (long)(ymin + n) * stride > src.Length)
+                    throw new ArgumentException("source too small for the vertical pass");
+                int* k = wp + c.Offset[yy];
+                byte* rows = sp0 + (long)ymin * stride;
+                byte* d = dp0 + (long)yy * stride;
+                int i = 0;
+                if (Vector.IsHardwareAccelerated)
                 {
-                    int ky = w[k0 + y];
-                    var row = src.Slice((ymin + y) * stride, stride);
-                    for (int i = 0; i < stride; i++)
-                        a[i] += row[i] * ky;
+                    for (; i + vb <= stride; i += vb)
+                    {
+                        Vector<int> a0 = half, a1 = half, a2 = half, a3 = half;
+                        byte* p = rows + i;
+                        for (int y = 0; y < n; y++, p += stride)
+                        {
+                            var ky = new Vector<int>(k[y]);
+                            Vector.Widen(Vector.Load(p), out Vector<ushort> lo, out Vector<ushort> hi);
+                            Vector.Widen(lo, out Vector<uint> w0, out Vector<uint> w1);
+                            Vector.Widen(hi, out Vector<uint> w2, out Vector<uint> w3);
+                            a0 += Vector.AsVectorInt32(w0) * ky;
+                            a1 += Vector.AsVectorInt32(w1) * ky;
+                            a2 += Vector.AsVectorInt32(w2) * ky;
+                            a3 += Vector.AsVectorInt32(w3) * ky;
+                        }
+                        a0 = Vector.Min(Vector.Max(Vector.ShiftRightArithmetic(a0, PrecisionBits), zero), max);
+                        a1 = Vector.Min(Vector.Max(Vector.ShiftRightArithmetic(a1, PrecisionBits), zero), max);
+                        a2 = Vector.Min(Vector.Max(Vector.ShiftRightArithmetic(a2, PrecisionBits), zero), max);
+                        a3 = Vector.Min(Vector.Max(Vector.ShiftRightArithmetic(a3, PrecisionBits), zero), max);
+                        var lo16 = Vector.Narrow(Vector.AsVectorUInt32(a0), Vector.AsVectorUInt32(a1));
+                        var hi16 = Vector.Narrow(Vector.AsVectorUInt32(a2), Vector.AsVectorUInt32(a3));
+                        Vector.Narrow(lo16, hi16).Store(d + i);
+                    }
                 }
-                var d = dst.Slice(yy * stride, stride);
-                for (int i = 0; i < stride; i++)
-                    d[i] = Clip8(a[i]);
+                for (; i < stride; i++)
+                {
+                    int ss = Half;
+                    byte* p = rows + i;
+                    for (int y = 0; y < n; y++, p += stride)
+                        ss += *p * k[y];
+                    d[i] = Clip8(ss);
+                }
             }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<int>.Shared.Return(acc);
         }
     }
 }
