@@ -6,6 +6,12 @@ public sealed record ImageDecodeOptions
     /// <summary>Default <see cref="MaxPixels"/>: 64 megapixels (64·2^20 = 67,108,864 pixels, e.g. 8192×8192).</summary>
     public const long DefaultMaxPixels = 64L << 20;
 
+    /// <summary>
+    /// Largest <see cref="MaxPixels"/> a preprocessor accepts: one float32 RGB image (12 bytes a pixel) must fit in
+    /// one .NET array (<see cref="Array.MaxLength"/> bytes), about 178.9 megapixels.
+    /// </summary>
+    public static long LargestMaxPixels => Array.MaxLength / 12;
+
     /// <summary>Default <see cref="MaxEncodedBytes"/>: 256 MiB.</summary>
     public const long DefaultMaxEncodedBytes = 256L << 20;
 

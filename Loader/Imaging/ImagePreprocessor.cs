@@ -29,11 +29,12 @@ public sealed class ImagePreprocessor
     public static ImagePreprocessor Default { get; } = new();
 
     /// <summary>Creates a preprocessor with the given limits (defaults when null).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">A limit that is not positive.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A limit that is not positive, or MaxPixels over <see cref="ImageDecodeOptions.LargestMaxPixels"/>.</exception>
     public ImagePreprocessor(ImageDecodeOptions? options = null)
     {
         Options = options ?? new ImageDecodeOptions();
-        if (Options.MaxPixels <= 0) throw new ArgumentOutOfRangeException(nameof(options), Options.MaxPixels, "MaxPixels must be positive");
+        if (Options.MaxPixels <= 0 || Options.MaxPixels > ImageDecodeOptions.LargestMaxPixels)
+            throw new ArgumentOutOfRangeException(nameof(options), Options.MaxPixels, $"MaxPixels must be in 1 .. {ImageDecodeOptions.LargestMaxPixels}");
         if (Options.MaxEncodedBytes <= 0) throw new ArgumentOutOfRangeException(nameof(options), Options.MaxEncodedBytes, "MaxEncodedBytes must be positive");
     }
 

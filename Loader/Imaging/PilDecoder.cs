@@ -81,7 +81,9 @@ internal static class PilDecoder
         }
         catch (Exception e) when (IsDecoderFailure(e))
         {
-            throw new ImageDecodeException(name, $"{format.ToString().ToUpperInvariant()} is corrupt (found while reading its header and chunks): {e.Message}", e);
+            throw new ImageDecodeException(name, e is NotSupportedException
+                ? $"{format.ToString().ToUpperInvariant()} uses a feature the decoder does not support: {e.Message}"
+                : $"{format.ToString().ToUpperInvariant()} is corrupt (found while reading its header and chunks): {e.Message}", e);
         }
         if (identified is null)
             throw new ImageDecodeException(name, $"{format.ToString().ToUpperInvariant()} header cannot be read");
@@ -145,7 +147,7 @@ internal static class PilDecoder
         }
         catch (Exception e) when (IsDecoderFailure(e) && e is not VggEngineException)
         {
-            throw new ImageDecodeException(name, $"{h.Description} {h.Width}×{h.Height} cannot be decoded: {e.Message}", e);
+            throw new ImageDecodeException(name, $"{h.Description} {h.Width}×{h.Height} cannot be decoded{(e is NotSupportedException ? " (unsupported feature)" : "")}: {e.Message}", e);
         }
     }
 

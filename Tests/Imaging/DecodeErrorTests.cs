@@ -115,6 +115,19 @@ public class DecodeErrorTests
         Assert.That(e.InnerException, Is.Not.Null);
     }
 
+    /// <summary>JPEG processes ImageSharp 2.1 does not decode (PIL's libjpeg-turbo build refuses lossless too).</summary>
+    [TestCase((byte)0xC3, "lossless")]
+    [TestCase((byte)0xC9, "arithmetic")]
+    public void UnsupportedJpegProcessIsRefused(byte sof, string what)
+    {
+        var d = File.ReadAllBytes(TestData.Require("images/hopper.jpg"));
+        int pos = 2;
+        while (!(d[pos] == 0xFF && d[pos + 1] == 0xC0)) pos += 2 + (d[pos + 2] << 8 | d[pos + 3]);
+        d[pos + 1] = sof; // baseline SOF0 relabelled
+        var e = Assert.Throws<ImageDecodeException>(() => Pre.Load(d, Preprocessing.ImageNet, "sof.jpg"))!;
+        Assert.That(e.Message, Does.StartWith("sof.jpg: JPEG uses a feature the decoder does not support").And.Contain(what), e.Message);
+    }
+
     private static int IndexOf(byte[] data, ReadOnlySpan<byte> what) => data.AsSpan().IndexOf(what);
 
     /// <summary>A few hundred bytes of PNG claiming 100,000 × 100,000 pixels: refused from the header, nothing allocated.</summary>
