@@ -38,9 +38,9 @@ public sealed record Preprocessing
     public int CropHeight { get; init; } = 224;
     /// <summary>CenterCrop width, or 0 for no crop.</summary>
     public int CropWidth { get; init; } = 224;
-    /// <summary>Per-channel mean subtracted after ToTensor, or null for no normalization.</summary>
+    /// <summary>Per-channel mean subtracted after ToTensor (one value per channel, or one for all), or null for no normalization.</summary>
     public float[]? Mean { get; init; } = { 0.485f, 0.456f, 0.406f };
-    /// <summary>Per-channel standard deviation divided after the mean, or null for no normalization.</summary>
+    /// <summary>Per-channel standard deviation divided after the mean (one value per channel, or one for all), or null for no normalization.</summary>
     public float[]? Std { get; init; } = { 0.229f, 0.224f, 0.225f };
     /// <summary>
     /// Rotate/flip by the EXIF Orientation tag before anything else (as PIL's <c>ImageOps.exif_transpose</c>).
