@@ -140,7 +140,7 @@ internal sealed class WorkerPool : IDisposable
     {
         if (_stopping) return;
         _stopping = true;
-        _wake.Release(_threads.Length);
+        if (_threads.Length > 0) _wake.Release(_threads.Length);
         foreach (var t in _threads) t.Join();
         _wake.Dispose();
     }
