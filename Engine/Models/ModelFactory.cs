@@ -79,7 +79,7 @@ public static class ModelFactory
             try { guess = VggRecognizer.Recognize(stateDict); }
             catch (ModelMismatchException) { /* the binder names what does not fit */ }
             int n = options.NumClasses ?? (guess is { NumClasses: > 0 } g ? g.NumClasses : 1000);
-            net = Vgg.Build(arch, n, options.Head ?? VggHead.Torchvision);
+            net = TorchvisionVgg.Build(arch, n, options.Head ?? VggHead.Torchvision);
             prefix = options.KeyPrefix ?? guess?.KeyPrefix ?? "";
             options.Logger?.LogInformation("building {Arch} with {Classes} classes as asked", net.Name, n);
         }
@@ -135,7 +135,7 @@ public static class ModelFactory
     public static Model Seeded(string arch, int seed, int numClasses = 1000, ModelOptions? options = null)
     {
         options = (options ?? new ModelOptions()) with { Seed = seed };
-        var net = Vgg.Build(arch, numClasses, options.Head ?? VggHead.Torchvision);
+        var net = TorchvisionVgg.Build(arch, numClasses, options.Head ?? VggHead.Torchvision);
         return Finish(net, null, options, "", net.Name, null, isVgg: true);
     }
 

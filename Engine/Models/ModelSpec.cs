@@ -96,11 +96,11 @@ public sealed class ModelSpec
         public ModelSpec Spec(JsonElement root)
         {
             if (root.ValueKind != JsonValueKind.Object) throw Error("(root)", "expected a JSON object");
-            Only(root, "(root)", "name", "description", "input", "preprocessing", "labels", "layers");
+            Only(root, "(root)", "name", "description", "comment", "input", "preprocessing", "labels", "layers");
             string name = Str(root, "(root)", "name") ?? Path.GetFileNameWithoutExtension(_path ?? "model");
             var input = Req(root, "(root)", "input");
             if (input.ValueKind != JsonValueKind.Object) throw Error("input", "expected an object {\"channels\", \"height\", \"width\"}");
-            Only(input, "input", "channels", "height", "width");
+            Only(input, "input", "channels", "height", "width", "comment");
             int channels = Int(input, "input", "channels") ?? throw Missing("input", "channels");
             int height = Int(input, "input", "height") ?? throw Missing("input", "height");
             int width = Int(input, "input", "width") ?? throw Missing("input", "width");
@@ -258,7 +258,7 @@ public sealed class ModelSpec
                 return new Preprocessing { Color = color, Resize = ResizeMode.Exact, ResizeHeight = height, ResizeWidth = width, CropHeight = 0, CropWidth = 0, Mean = null, Std = null };
             const string W = "preprocessing";
             if (p.ValueKind != JsonValueKind.Object) throw Error(W, "expected an object");
-            Only(p, W, "color", "resize", "crop", "mean", "std", "exif_orientation");
+            Only(p, W, "color", "resize", "crop", "mean", "std", "exif_orientation", "comment");
             if (Str(p, W, "color") is { } c)
                 color = c switch
                 {

@@ -40,7 +40,7 @@ public sealed record VggRecognition
     /// <summary>True when every conv is followed by BatchNorm2d.</summary>
     public bool BatchNorm { get; init; }
 
-    /// <summary>Conv output channels in order, <see cref="Vgg.M"/> for each max-pool (the cfg notation).</summary>
+    /// <summary>Conv output channels in order, <see cref="TorchvisionVgg.M"/> for each max-pool (the cfg notation).</summary>
     public required IReadOnlyList<int> Layout { get; init; }
 
     /// <summary>Channels of the first conv's input (3 for RGB).</summary>
@@ -65,7 +65,7 @@ public sealed record VggRecognition
     public string Describe()
     {
         var sb = new StringBuilder(Architecture).Append(": ");
-        sb.Append(Layout.Count(v => v != Vgg.M)).Append(" conv (").Append(string.Join(", ", Layout.Select(v => v == Vgg.M ? "M" : v.ToString(CultureInfo.InvariantCulture)))).Append(')');
+        sb.Append(Layout.Count(v => v != TorchvisionVgg.M)).Append(" conv (").Append(string.Join(", ", Layout.Select(v => v == TorchvisionVgg.M ? "M" : v.ToString(CultureInfo.InvariantCulture)))).Append(')');
         if (BatchNorm) sb.Append(", BatchNorm");
         var linears = Network.Layers.OfType<LinearLayer>().ToList();
         if (linears.Count > 0)
@@ -173,7 +173,7 @@ public static class VggRecognizer
             int gap = i - (reluIndex + 1);
             if (reluIndex < 0 && i != 0)
                 throw new ModelMismatchException(sourcePath, wkey, "the first conv at features.0", $"features.{i}");
-            if (gap == 1) { items.Add(new VggPool()); layout.Add(Vgg.M); }
+            if (gap == 1) { items.Add(new VggPool()); layout.Add(TorchvisionVgg.M); }
             else if (gap != 0)
                 throw new ModelMismatchException(sourcePath, wkey,
                     $"the next conv at features.{reluIndex + 1}, or at features.{reluIndex + 2} after a MaxPool2d (torchvision's make_layers numbering: Conv2d[, BatchNorm2d], ReLU[, MaxPool2d])",
@@ -199,8 +199,8 @@ public static class VggRecognizer
             if (!convIndices.Contains(i - 1))
                 throw new ModelMismatchException(sourcePath, features[i]["running_mean"].Key, "a BatchNorm2d directly after a Conv2d", $"features.{i - 1} is not a conv");
         items.Add(new VggPool());
-        layout.Add(Vgg.M);
-        var layers = Vgg.FeatureLayers(items, inChannels, out _);
+        layout.Add(TorchvisionVgg.M);
+        var layers = TorchvisionVgg.FeatureLayers(items, inChannels, out _);
 
         // ---- head ----
         int numClasses = 0, poolSize = 0;
@@ -267,7 +267,7 @@ public static class VggRecognizer
                 }
                 numClasses = width;
                 bool tvShape = linearIdx.SequenceEqual(new[] { 0, 3, 6 }) && linearEntries.Count == 3
-                    && headLayers.OfType<LinearLayer>().Take(2).All(l => l.OutFeatures == Vgg.HiddenFeatures);
+                    && headLayers.OfType<LinearLayer>().Take(2).All(l => l.OutFeatures == TorchvisionVgg.HiddenFeatures);
                 head = tvShape && poolSize == 7 ? VggHeadKind.Torchvision : tvShape && poolSize == 1 ? VggHeadKind.GlobalPool : VggHeadKind.Custom;
             }
             if (singleLinear is not null) head = poolSize == 1 ? VggHeadKind.GlobalPoolLinear : VggHeadKind.Custom;
@@ -275,13 +275,13 @@ public static class VggRecognizer
         layers.AddRange(headLayers);
 
         // ---- name ----
-        string? config = Vgg.Configs.FirstOrDefault(kv => SameLayout(kv.Value, layout)).Key;
-        bool standard = config is not null && Vgg.Configs[config].SequenceEqual(layout) && inChannels == 3
+        string? config = TorchvisionVgg.Configs.FirstOrDefault(kv => SameLayout(kv.Value, layout)).Key;
+        bool standard = config is not null && TorchvisionVgg.Configs[config].SequenceEqual(layout) && inChannels == 3
             && items.OfType<VggConv>().All(c => c.KernelH == 3 && c.KernelW == 3 && c.Bias);
         bool anyBn = items.OfType<VggConv>().Any(c => c.BatchNorm);
         string name = config is null || (anyBn && !allBn)
             ? "vgg-style" + (anyBn ? "_bn" : "")
-            : Vgg.ArchitectureName(config, allBn) + (standard ? "" : "-pruned");
+            : TorchvisionVgg.ArchitectureName(config, allBn) + (standard ? "" : "-pruned");
         name += head switch
         {
             VggHeadKind.None => "+no-head",
@@ -328,7 +328,7 @@ public static class VggRecognizer
     }
 
     private static bool SameLayout(int[] cfg, List<int> layout) =>
-        cfg.Length == layout.Count && cfg.Zip(layout).All(p => (p.First == Vgg.M) == (p.Second == Vgg.M));
+        cfg.Length == layout.Count && cfg.Zip(layout).All(p => (p.First == TorchvisionVgg.M) == (p.Second == TorchvisionVgg.M));
 
     private static bool IsSquare(int n, out int s)
     {

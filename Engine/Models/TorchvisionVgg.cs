@@ -21,7 +21,7 @@ public enum VggHead
 /// Zisserman 2014, table 1) and <c>make_layers</c>, which numbers the modules of <c>features</c> as
 /// Conv2d(3×3, padding 1)[, BatchNorm2d], ReLU per conv and MaxPool2d(2, 2) per "M".
 /// </summary>
-public static class Vgg
+public static class TorchvisionVgg
 {
     /// <summary>Marks a max-pool in a configuration.</summary>
     public const int M = -1;
