@@ -103,8 +103,8 @@ public static class ModelFactory
     /// A model from a JSON spec file (see <see cref="ModelSpec"/>), with weights bound from <paramref name="stateDict"/>,
     /// or seeded from <see cref="ModelOptions.Seed"/> when it is null.
     /// </summary>
-    /// <exception cref="ModelFormatException">A bad spec (names the layer or field).</exception>
-    /// <exception cref="ModelMismatchException">Weights that do not fit the spec (names the key, expected and found shapes).</exception>
+    /// <exception cref="ModelFormatException">A bad spec (names the layer or field), or an <see cref="ModelOptions.InputSize"/> other than the spec's input.</exception>
+    /// <exception cref="ModelMismatchException">Weights that do not fit the spec (names the key, expected and found shapes), or a head that does not fit <see cref="ModelOptions.NumClasses"/> without <see cref="ModelOptions.AllowHeadMismatch"/>.</exception>
     public static Model FromSpec(string specPath, StateDict? stateDict, ModelOptions? options = null) =>
         FromSpec(ModelSpec.Load(specPath), stateDict, options);
 
@@ -113,6 +113,8 @@ public static class ModelFactory
     {
         options ??= new ModelOptions();
         var net = spec.Network;
+        if (options.InputSize is { } size && size != (net.InputHeight, net.InputWidth))
+            throw new ModelFormatException(spec.SourcePath, "input", $"the spec's input is {net.InputHeight}×{net.InputWidth}, {size.Height}×{size.Width} was asked; change the spec's input (its linear layers depend on it)");
         if (options.NumClasses is { } n && n != net.NumClasses) net = net.WithNumClasses(n);
         options = options with
         {

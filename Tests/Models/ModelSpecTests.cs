@@ -104,6 +104,16 @@ public class ModelSpecTests
         Assert.That(tiny.Preprocessing.Mean, Is.Null);
         Assert.That(tiny.Graph.Nodes.Single(n => n.Name == "conv_block_1.4").Op, Is.EqualTo(MaxPoolOp.MaxPool2d(2, 2)).Using<Op>(SameMaxPool));
 
+        Assert.Throws<ModelFormatException>(() => ModelFactory.FromSpec(SpecPath("tinyvgg.json"), null, new ModelOptions { InputSize = (128, 128) }));
+
+        // a fine-tuned MNIST head: 10 → 4 classes, fc2 and norm2 resized, loaded with the head option
+        var e = Assert.Throws<ModelMismatchException>(() => ModelFactory.FromSpec(SpecPath("mnist-cnn.json"), sd, new ModelOptions { NumClasses = 4 }))!;
+        Assert.That(e.Message, Does.Contain("fc2.weight").And.Contain("--reset-head"));
+        var four = ModelFactory.FromSpec(SpecPath("mnist-cnn.json"), sd, new ModelOptions { NumClasses = 4, AllowHeadMismatch = true });
+        Assert.That(four.Binding!.Reinitialised.Select(r => r.ModelKey), Is.EquivalentTo(new[] { "fc2.weight", "fc2.bias", "norm2.weight", "norm2.bias", "norm2.running_mean", "norm2.running_var" }));
+        Assert.That((four.NumClasses, four.Labels), Is.EqualTo((4, (IReadOnlyList<string>?)null)));
+        Assert.That(four.Graph.Initializers["fc1.weight"], Is.SameAs(sd["fc1.weight"]));
+
         // seeded when no state dict is given
         var seeded = ModelFactory.FromSpec(SpecPath("tinyvgg.json"), null, new ModelOptions { Seed = 9 });
         Assert.That(seeded.Seed, Is.EqualTo(9));
