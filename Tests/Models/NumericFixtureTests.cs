@@ -125,6 +125,28 @@ public class NumericFixtureTests
     }
 
     [Test]
+    public void DataParallelFloat16CheckpointLoadsThroughTheLoaderAndMatchesTorch()
+    {
+        // torch.save({"state_dict": {"module.features.0.weight": float16, …}, "epoch": 3, …}) of a tiny VGG-11-BN-style net
+        var c = Case("vgg11bn_tiny_dp_fp16");
+        var sd = Checkpoints.Read(TestData.Fixture("models/numeric/" + c.GetProperty("checkpoint_file").GetString()));
+        Assert.That(sd.WrapperKey, Is.EqualTo("state_dict"));
+        var log = new ListLogger();
+        var model = ModelFactory.FromStateDict(sd, new ModelOptions { Logger = log });
+        Assert.That((model.Architecture, model.NumClasses, model.Recognition!.BatchNorm), Is.EqualTo(("vgg11_bn-pruned+custom-head", 5, true)));
+        int tensors = model.Network!.Parameters.Count;
+        Assert.That(model.Binding!.Converted, Has.Count.EqualTo(tensors).And.All.Matches<(string, DType From)>(x => x.From == DType.Float16));
+        Assert.That(model.Binding.Renamed, Has.Count.EqualTo(tensors));
+        Assert.That(model.Binding.Ignored, Has.Count.EqualTo(model.Network.Layers.OfType<BatchNormLayer>().Count()), "num_batches_tracked");
+        Assert.That(log.Entries.Select(e => e.Message), Has.Some.Contains($"converted {tensors} tensors from float16 to float32"));
+
+        var x = Input(c);
+        var outputs = ReferenceExecutor.Run(model.Graph, new Dictionary<string, Tensor> { ["input"] = x });
+        var expected = Npy.ReadFloat32(TestData.Fixture("models/numeric/" + c.GetProperty("outputs").GetProperty("logits").GetString()));
+        Compare(expected, outputs["logits"], $"vgg11bn_tiny_dp_fp16 (input {x})");
+    }
+
+    [Test]
     public void SeededInputsAreNotTrivial()
     {
         foreach (var c in Cases.Value)

@@ -108,6 +108,21 @@ vgg_case("vgg11bn_tiny_gap_48x80", [4, M, 8, M, 8, 8, M, 8, 8, M, 8, 8, M], True
 vgg_case("vgg11_tiny_512", [4, M, 4, M, 8, 8, M, 8, 8, M, 8, 8, M], False, 7, 16, 10, 14, (1, 3, 512, 512), features=("avgpool",))
 
 
+def saved_checkpoint_case(name, layout, bn, pool, hidden, classes, seed, shape):
+    """A checkpoint as a DataParallel training script saves it: {"state_dict": {"module.…": float16}, "epoch": …}."""
+    model = recipe_state_dict(vgg_style(layout, bn, pool, hidden, classes), seed)
+    half = {"module." + k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save({"state_dict": half, "epoch": 3, "best_acc1": 0.5}, f"{OUT}/{name}.pth")
+    # the reference runs on the float16-rounded weights, as the engine will after converting them to float32
+    model.load_state_dict({k[len("module."):]: v.float() if v.is_floating_point() else v for k, v in half.items()})
+    x = seeded_input(seed, shape, "normal")
+    cases.append({"name": name, "kind": "checkpoint", "checkpoint_file": f"{name}.pth", "seed": seed, "input": list(shape),
+                  "input_dist": "normal", "outputs": {"logits": save(name, model(x))}})
+
+
+saved_checkpoint_case("vgg11bn_tiny_dp_fp16", [4, M, 8, M, 8, 8, M, 8, 8, M, 8, 8, M], True, 7, 16, 5, 15, (2, 3, 40, 40))
+
+
 class TinyVGG(nn.Module):
     # going_modular/going_modular/model_builder.py (SOURCES.md 5a), hidden_units=10
     def __init__(self, input_shape=3, hidden_units=10, output_shape=3):
