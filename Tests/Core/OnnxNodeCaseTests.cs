@@ -122,4 +122,42 @@ public class OnnxNodeCaseTests
         var y = session.Run(x);
         TensorAssert.Close(expected, y, 1e-3, 1e-7, "light_vgg19 prob_1");
     }
+
+    public static IEnumerable<TestCaseData> TorchExportGraphs()
+    {
+        var root = TestData.SharedRoot;
+        var dir = root is null ? null : Path.Combine(root, "onnx-torch-export");
+        if (dir is null || !Directory.Exists(dir))
+        {
+            yield return new TestCaseData("(absent)").SetName("TorchExport(shared data absent)");
+            yield break;
+        }
+        foreach (var f in Directory.GetFiles(dir, "*.onnx").OrderBy(f => f, StringComparer.Ordinal))
+            yield return new TestCaseData(Path.Combine("onnx-torch-export", Path.GetFileName(f))).SetName($"TorchExport({Path.GetFileName(f)})");
+    }
+
+    /// <summary>
+    /// Graphs written by a recent torch.onnx.export (SOURCES.md section 4; no reference outputs): shape
+    /// inference gives the output shapes the exporter declared, and the CPU session agrees with the
+    /// reference executor on a seeded input (|diff| ≤ 1e-4·|ref| + 1e-5·max|ref|).
+    /// </summary>
+    [TestCaseSource(nameof(TorchExportGraphs))]
+    public void TorchExportGraphsInferTheirShapesAndRun(string relative)
+    {
+        if (relative.StartsWith('(')) Assert.Ignore("ignored: shared test data not found (../shared/testdata or VGG_TESTDATA)");
+        var graph = MiniOnnx.ReadModel(TestData.Require(relative));
+        var types = ShapeInference.Infer(graph);
+        foreach (var o in graph.Outputs)
+            Assert.That(types[o.Name].Shape, Is.EqualTo(o.Shape), $"{relative}: output '{o.Name}'");
+        var rng = new Random(relative.Length);
+        var inputs = graph.Inputs.ToDictionary(i => i.Name, i => Planning.PlannerTests.Random(rng, 1f, i.Shape!));
+        var expected = ReferenceExecutor.Run(graph, inputs);
+        using var session = new Session(graph, new SessionOptions { Backend = Backends.BackendChoice.Cpu, Threads = 2 });
+        var actual = session.Run(inputs);
+        foreach (var o in graph.Outputs)
+        {
+            double scale = expected[o.Name].ToFloatArray().Select(Math.Abs).Max();
+            TensorAssert.Close(expected[o.Name], actual[o.Name], 1e-4, 1e-5 * scale, $"{relative}: output '{o.Name}'");
+        }
+    }
 }
