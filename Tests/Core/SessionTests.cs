@@ -250,4 +250,17 @@ public class SessionTests
         using var auto = new Session(RandomVggNet(1, out _), new SessionOptions { Backend = BackendChoice.Auto, Threads = 1 });
         Assert.That(auto.BackendKind, Is.EqualTo(BackendKind.Cpu));
     }
+
+    [Test]
+    public void EmptyBatchGivesAnEmptyOutput()
+    {
+        var g = RandomVggNet(6, out int ch);
+        using var session = new Session(g, Cpu(2));
+        var shape = new[] { 0, ch, 16, 16 };
+        var outShape = session.OutputShape(shape);
+        Assert.That(outShape[0], Is.EqualTo(0));
+        var y = session.Run(new Tensor(DType.Float32, shape));
+        Assert.That(y.Shape, Is.EqualTo(outShape));
+        Assert.That(y.ElementCount, Is.EqualTo(0));
+    }
 }
