@@ -8,9 +8,10 @@ namespace Vgg.Engine.Loader.Onnx;
 /// Shape(x) → Gather → Unsqueeze → Concat → Reshape(x, ·) whose elements are all known, or forward a
 /// dimension of the reshaped tensor at the same position (the dynamic batch of
 /// <c>x.view(x.size(0), -1)</c>), becomes a constant shape (the forwarded dimension as 0, "copy", which
-/// ONNX Reshape defines when allowzero = 0). ConstantOfShape over a constant shape becomes an initializer.
-/// Nodes and initializers left without a consumer are then removed. Chains it cannot decide are left as
-/// they are, for the executor to evaluate.
+/// ONNX Reshape defines when allowzero = 0). Nodes and
+/// initializers left without a consumer are then removed. Chains it cannot decide are left as they are,
+/// for constant folding (fully known shapes) or the executor to evaluate. ConstantOfShape over a constant
+/// shape (the weights of ONNX's "light" models) becomes an initializer here, by a fast fill.
 /// </summary>
 internal static class OnnxFolding
 {
@@ -25,13 +26,7 @@ internal static class OnnxFolding
     /// <summary>A symbolic int vector (Rank 1) or scalar (Rank 0); or, with <see cref="LazyOf"/> set, Shape(LazyOf)[Start..] of unknown rank.</summary>
     private sealed record SymVec(Sym[] Items, int Rank, string? LazyOf = null, int Start = 0);
 
-    /// <summary>Folds shape chains and constant ConstantOfShape nodes of <paramref name="g"/> in place.</summary>
-    /// <param name="g">The imported graph (validated).</param>
-    /// <param name="declared">Declared types of values (graph inputs, value_info, initializers) for ranks and static dimensions.</param>
-    public static void FoldShapeChains(Graph g, IReadOnlyDictionary<string, ValueInfo> declared) =>
-        FoldShapeChains(g, v => declared.TryGetValue(v, out var vi) ? vi.Shape : null);
-
-    /// <summary>As above, with shapes from <paramref name="shapeOf"/> (−1 = dynamic dimension; null = unknown rank).</summary>
+    /// <summary>Folds the shape chains of <paramref name="g"/> in place; shapes of values from <paramref name="shapeOf"/> (−1 = dynamic dimension; null = unknown rank).</summary>
     public static void FoldShapeChains(Graph g, Func<string, int[]?> shapeOf)
     {
         var sym = new Dictionary<string, SymVec>(StringComparer.Ordinal);
@@ -144,6 +139,27 @@ internal static class OnnxFolding
                     sym[outName] = new SymVec(r, Math.Max(x.Rank, y.Rank));
                     break;
                 }
+                case ConstantOfShapeOp cs when !g.IsOutput(outName) && g.Initializers.TryGetValue(n.Inputs[0], out var shapeT):
+                {
+                    // The weights of ONNX's "light" models: filled here by doubling copies, much faster than
+                    // element by element for hundreds of megabytes.
+                    var dims = shapeT.ToInt64Array();
+                    if (dims.Any(d => d < 0 || d > int.MaxValue)) break;
+                    var value = cs.Value ?? Tensor.Scalar(0f);
+                    var t = new Tensor(value.DType, dims.Select(d => (int)d).ToArray());
+                    int size = value.DType.SizeOf();
+                    var dst = t.Bytes;
+                    if (dst.Length > 0)
+                    {
+                        value.Bytes[..size].CopyTo(dst);
+                        for (int filled = size; filled < dst.Length; filled *= 2)
+                            dst[..Math.Min(filled, dst.Length - filled)].CopyTo(dst[filled..]);
+                    }
+                    g.Initializers[outName] = t;
+                    g.Nodes.RemoveAt(ni--);
+                    changed = true;
+                    break;
+                }
                 case ReshapeOp rs when n.Inputs.Count > 1 && !g.Initializers.ContainsKey(n.Inputs[1]):
                 {
                     var s = Get(n.Inputs[1]);
@@ -164,54 +180,9 @@ internal static class OnnxFolding
                     changed = true;
                     break;
                 }
-                case ConstantOfShapeOp cs when g.Initializers.TryGetValue(n.Inputs[0], out var shapeT):
-                {
-                    var dims = shapeT.ToInt64Array();
-                    if (dims.Any(d => d < 0 || d > int.MaxValue)) break;
-                    var value = cs.Value ?? Tensor.Scalar(0f);
-                    var t = new Tensor(value.DType, dims.Select(d => (int)d).ToArray());
-                    int size = value.DType.SizeOf();
-                    var dst = t.Bytes;
-                    if (dst.Length > 0)
-                    {
-                        // fill by doubling: one element, then copies of the filled prefix
-                        value.Bytes[..size].CopyTo(dst);
-                        for (int filled = size; filled < dst.Length; filled *= 2)
-                            dst[..Math.Min(filled, dst.Length - filled)].CopyTo(dst[filled..]);
-                    }
-                    g.Initializers[outName] = t;
-                    g.Nodes.RemoveAt(ni--);
-                    changed = true;
-                    break;
-                }
             }
         }
-        _ = changed;
-        RemoveDead(g);
-    }
-
-    /// <summary>Removes nodes none of whose outputs is read or is a graph output, then initializers nothing reads.</summary>
-    internal static void RemoveDead(Graph g)
-    {
-        bool removed;
-        do
-        {
-            removed = false;
-            var read = new HashSet<string>(g.Nodes.SelectMany(n => n.Inputs), StringComparer.Ordinal);
-            foreach (var o in g.Outputs) read.Add(o.Name);
-            for (int i = g.Nodes.Count - 1; i >= 0; i--)
-            {
-                if (g.Nodes[i].Outputs.All(o => o.Length == 0 || !read.Contains(o)))
-                {
-                    g.Nodes.RemoveAt(i);
-                    removed = true;
-                }
-            }
-        } while (removed);
-        var live = new HashSet<string>(g.Nodes.SelectMany(n => n.Inputs), StringComparer.Ordinal);
-        foreach (var o in g.Outputs) live.Add(o.Name);
-        foreach (var k in g.Initializers.Keys.ToList())
-            if (!live.Contains(k)) g.Initializers.Remove(k);
+        if (changed) ConstantFolding.RemoveDead(g);
     }
 
     private static string Unique(Graph g, string hint)

@@ -188,10 +188,29 @@ public static class OnnxImporter
                 throw new GraphException(e.NodeName, StripNodePrefix(e) + InFile);
             }
 
-            OnnxFolding.FoldShapeChains(_g, _declared);
+            var folded = Fold(_g);
 
             info = new OnnxModelInfo(_model.IrVersion, _opset, _model.ProducerName, _model.ProducerVersion, new Dictionary<string, int>(_domains));
-            return _g;
+            return folded;
+        }
+
+        /// <summary>
+        /// Shape inference over the whole graph (a shape that does not agree stops the import here, naming the
+        /// node), the symbolic fold of dynamic-batch shape chains, then the engine's constant folding
+        /// (Constant-fed nodes, ConstantOfShape weights, Shape of fully known shapes).
+        /// </summary>
+        private Graph Fold(Graph g)
+        {
+            try
+            {
+                var types = ShapeInference.Infer(g);
+                OnnxFolding.FoldShapeChains(g, v => types.TryGetValue(v, out var vi) ? vi.Shape : null);
+                return ConstantFolding.Fold(g);
+            }
+            catch (GraphException e)
+            {
+                throw new GraphException(e.NodeName, StripNodePrefix(e) + InFile);
+            }
         }
 
         private static string StripNodePrefix(GraphException e)
