@@ -10,8 +10,7 @@ namespace Vgg.Engine.Loader.Onnx;
 /// <c>x.view(x.size(0), -1)</c>), becomes a constant shape (the forwarded dimension as 0, "copy", which
 /// ONNX Reshape defines when allowzero = 0). Nodes and
 /// initializers left without a consumer are then removed. Chains it cannot decide are left as they are,
-/// for constant folding (fully known shapes) or the executor to evaluate. ConstantOfShape over a constant
-/// shape (the weights of ONNX's "light" models) becomes an initializer here, by a fast fill.
+/// for constant folding (fully known shapes) or the executor to evaluate.
 /// </summary>
 internal static class OnnxFolding
 {
@@ -139,27 +138,6 @@ internal static class OnnxFolding
                     sym[outName] = new SymVec(r, Math.Max(x.Rank, y.Rank));
                     break;
                 }
-                case ConstantOfShapeOp cs when !g.IsOutput(outName) && g.Initializers.TryGetValue(n.Inputs[0], out var shapeT):
-                {
-                    // The weights of ONNX's "light" models: filled here by doubling copies, much faster than
-                    // element by element for hundreds of megabytes.
-                    var dims = shapeT.ToInt64Array();
-                    if (dims.Any(d => d < 0 || d > int.MaxValue)) break;
-                    var value = cs.Value ?? Tensor.Scalar(0f);
-                    var t = new Tensor(value.DType, dims.Select(d => (int)d).ToArray());
-                    int size = value.DType.SizeOf();
-                    var dst = t.Bytes;
-                    if (dst.Length > 0)
-                    {
-                        value.Bytes[..size].CopyTo(dst);
-                        for (int filled = size; filled < dst.Length; filled *= 2)
-                            dst[..Math.Min(filled, dst.Length - filled)].CopyTo(dst[filled..]);
-                    }
-                    g.Initializers[outName] = t;
-                    g.Nodes.RemoveAt(ni--);
-                    changed = true;
-                    break;
-                }
                 case ReshapeOp rs when n.Inputs.Count > 1 && !g.Initializers.ContainsKey(n.Inputs[1]):
                 {
                     var s = Get(n.Inputs[1]);
@@ -183,6 +161,35 @@ internal static class OnnxFolding
             }
         }
         if (changed) ConstantFolding.RemoveDead(g);
+    }
+
+    /// <summary>
+    /// Replaces ConstantOfShape nodes with a constant shape by initializers (not graph outputs, which stay
+    /// produced by a node): the weights of ONNX's "light" models, hundreds of megabytes, filled by doubling
+    /// copies instead of element by element.
+    /// </summary>
+    public static void FillConstantOfShape(Graph g)
+    {
+        for (int ni = 0; ni < g.Nodes.Count; ni++)
+        {
+            var n = g.Nodes[ni];
+            var outName = n.Outputs.Count > 0 ? n.Outputs[0] : "";
+            if (n.Op is not ConstantOfShapeOp cs || g.IsOutput(outName) || !g.Initializers.TryGetValue(n.Inputs[0], out var shapeT)) continue;
+            var dims = shapeT.ToInt64Array();
+            if (dims.Any(d => d < 0 || d > int.MaxValue)) continue;
+            var value = cs.Value ?? Tensor.Scalar(0f);
+            var t = new Tensor(value.DType, dims.Select(d => (int)d).ToArray());
+            int size = value.DType.SizeOf();
+            var dst = t.Bytes;
+            if (dst.Length > 0)
+            {
+                value.Bytes[..size].CopyTo(dst);
+                for (int filled = size; filled < dst.Length; filled *= 2)
+                    dst[..Math.Min(filled, dst.Length - filled)].CopyTo(dst[filled..]);
+            }
+            g.Initializers[outName] = t;
+            g.Nodes.RemoveAt(ni--);
+        }
     }
 
     private static string Unique(Graph g, string hint)

@@ -195,17 +195,19 @@ public static class OnnxImporter
         }
 
         /// <summary>
-        /// Shape inference over the whole graph (a shape that does not agree stops the import here, naming the
-        /// node), the symbolic fold of dynamic-batch shape chains, then the engine's constant folding
-        /// (Constant-fed nodes, ConstantOfShape weights, Shape of fully known shapes).
+        /// ConstantOfShape weights filled, then the engine's constant folding (Constant-fed nodes, Shape of fully
+        /// known shapes; it runs shape inference over the whole graph, so a shape that does not agree stops the
+        /// import here, naming the node), then the symbolic fold of the dynamic-batch shape chains left.
         /// </summary>
         private Graph Fold(Graph g)
         {
             try
             {
-                var types = ShapeInference.Infer(g);
-                OnnxFolding.FoldShapeChains(g, v => types.TryGetValue(v, out var vi) ? vi.Shape : null);
-                return ConstantFolding.Fold(g);
+                OnnxFolding.FillConstantOfShape(g);
+                var folded = ConstantFolding.Fold(g);
+                var types = ShapeInference.Infer(folded);
+                OnnxFolding.FoldShapeChains(folded, v => types.TryGetValue(v, out var vi) ? vi.Shape : null);
+                return folded;
             }
             catch (GraphException e)
             {
