@@ -129,7 +129,7 @@ internal sealed record OnnxNodeRef(string Name, string OpType, string Domain, in
     public string InFile => FilePath is null ? "" : $" (in {FilePath})";
 
     public UnsupportedOperatorException Unsupported(string detail) =>
-        new(Name, OpType, Domain, Opset, (Version > 0 && Version != Opset ? $"{OpType}-{Version}: " : "") + detail + InFile);
+        new(Name, OpType, Domain, Opset, (Version > 0 ? $"{OpType}-{Version}: " : "") + detail + InFile);
 
     public GraphException Malformed(string detail) => new(Name, $"{OpType}: {detail}{InFile}");
 }
