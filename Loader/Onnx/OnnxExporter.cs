@@ -19,7 +19,8 @@ public sealed record OnnxExportOptions
 
     /// <summary>
     /// Shapes of graph values (−1 = dynamic), consulted where an operator's ONNX form depends on its input's
-    /// shape (AdaptiveAvgPool, a 2-D-coerced Softmax). Null: only graph inputs, outputs and initializers are known.
+    /// shape (AdaptiveAvgPool, a 2-D-coerced Softmax). Null: the engine's shape inference over the graph's
+    /// declared input shapes. Give concrete shapes here to export for a fixed input size.
     /// </summary>
     public Func<string, int[]?>? ShapeOf { get; init; }
 }
@@ -205,8 +206,21 @@ public static class OnnxExporter
         private static AttributeProto AttrTensor(string name, Tensor t, string tensorName = "") =>
             new() { Name = name, Type = AttributeProto.Types.AttributeType.Tensor, T = OnnxTensors.ToProto(t, tensorName) };
 
-        private int[]? ShapeOf(string value) =>
-            _knownShapes.TryGetValue(value, out var s) ? s : _o.ShapeOf?.Invoke(value);
+        private Dictionary<string, ValueInfo>? _inferred;
+        private bool _inferenceTried;
+
+        private int[]? ShapeOf(string value)
+        {
+            if (_o.ShapeOf is not null) return _o.ShapeOf(value) ?? (_knownShapes.TryGetValue(value, out var k) ? k : null);
+            if (_knownShapes.TryGetValue(value, out var s)) return s;
+            if (!_inferenceTried)
+            {
+                _inferenceTried = true;
+                try { _inferred = ShapeInference.Infer(_g); }
+                catch (VggEngineException) { _inferred = null; } // the op that needs the shape then says it is unknown
+            }
+            return _inferred is not null && _inferred.TryGetValue(value, out var vi) ? vi.Shape : null;
+        }
 
         private UnsupportedOperatorException Unsupported(Node n, string detail) =>
             new(n.Name, n.Op.OpType, "", _opset, "cannot be exported: " + detail);
