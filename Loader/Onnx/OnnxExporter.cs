@@ -295,10 +295,7 @@ public static class OnnxExporter
                     break;
                 case QuantizeLinearOp q: WriteQuantize(n, q); break;
                 case DequantizeLinearOp dq:
-                    if (dq.BlockSize > 0) NeedOpset(n, 21, "blocked DequantizeLinear");
-                    if (_knownTypes.TryGetValue(n.Inputs[0], out var xt) && xt is DType.Int16 or DType.UInt16)
-                        NeedOpset(n, 21, $"DequantizeLinear of {xt.Name()}");
-                    AddNode("DequantizeLinear", n.Name, n.Inputs, n.Outputs, AttrInt("axis", dq.Axis), dq.BlockSize > 0 ? AttrInt("block_size", dq.BlockSize) : null);
+                    EmitDequantize(n, n.Name, n.Inputs[0], n.Inputs[1], n.InputOrNull(2), dq.Axis, dq.BlockSize, n.Outputs[0]);
                     break;
                 case ConstantOfShapeOp cs:
                     AddNode("ConstantOfShape", n.Name, n.Inputs, n.Outputs, cs.Value is null ? null : AttrTensor("value", cs.Value.Reshape(1)));
@@ -311,8 +308,9 @@ public static class OnnxExporter
                 case UnsqueezeOp un: WriteAxesOp(n, "Unsqueeze", un.Axes); break;
                 case SqueezeOp sq: WriteAxesOp(n, "Squeeze", sq.Axes); break;
                 case ConcatOp co: AddNode("Concat", n.Name, n.Inputs, n.Outputs, AttrInt("axis", co.Axis)); break;
-                // INT8 operator records (quantization work) go here: DequantizeLinear of input and weight →
-                // Conv/Gemm → QuantizeLinear, written with EmitDequantize / EmitQuantize below.
+                // INT8 operator records of the quantization work go here, written as QDQ: EmitDequantize for the
+                // quantized input and weight (per-channel scales along axis 0), the float Conv/Gemm, then
+                // EmitQuantize of the output with its activation scale — the form ONNX Runtime fuses back.
                 default:
                     throw Unsupported(n, $"the engine operator {n.Op.OpType} has no ONNX form in this exporter");
             }
@@ -462,27 +460,43 @@ public static class OnnxExporter
             AddNode(opType, n.Name, ins, n.Outputs);
         }
 
-        private void WriteQuantize(Node n, QuantizeLinearOp q)
+        private void WriteQuantize(Node n, QuantizeLinearOp q) =>
+            EmitQuantize(n, n.Name, n.Inputs[0], n.Inputs[1], n.InputOrNull(2), q.Axis, q.BlockSize, q.OutputDType, n.Outputs[0]);
+
+        /// <summary>
+        /// A DequantizeLinear node y = (x − zero_point) · scale (per tensor, per axis, or blocked from opset 21).
+        /// Also the building block for exporting INT8 operator records as QDQ.
+        /// </summary>
+        private void EmitDequantize(Node origin, string name, string x, string scale, string? zeroPoint, int axis, int blockSize, string y)
         {
-            if (q.BlockSize > 0) NeedOpset(n, 21, "blocked QuantizeLinear");
-            var qt = q.OutputDType ?? (n.InputOrNull(2) is { } zpName && _knownTypes.TryGetValue(zpName, out var zt) ? zt : null);
-            if (qt is DType.Int16 or DType.UInt16) NeedOpset(n, 21, $"QuantizeLinear to {qt.Value.Name()}");
-            var ins = n.Inputs.ToList();
+            if (blockSize > 0) NeedOpset(origin, 21, "blocked DequantizeLinear");
+            if (_knownTypes.TryGetValue(x, out var xt) && xt is DType.Int16 or DType.UInt16)
+                NeedOpset(origin, 21, $"DequantizeLinear of {xt.Name()}");
+            var ins = zeroPoint is null ? new[] { x, scale } : new[] { x, scale, zeroPoint };
+            AddNode("DequantizeLinear", name, ins, new[] { y }, AttrInt("axis", axis), blockSize > 0 ? AttrInt("block_size", blockSize) : null);
+        }
+
+        /// <summary>
+        /// A QuantizeLinear node y = saturate(round(x / scale) + zero_point). Without a zero point the output type is
+        /// <paramref name="outputType"/> (uint8 when null): written as output_dtype from opset 21, before that as an
+        /// all-zero zero point of that type and the scale's shape (the same quantization).
+        /// </summary>
+        private void EmitQuantize(Node origin, string name, string x, string scale, string? zeroPoint, int axis, int blockSize, DType? outputType, string y)
+        {
+            if (blockSize > 0) NeedOpset(origin, 21, "blocked QuantizeLinear");
+            var qt = outputType ?? (zeroPoint is not null && _knownTypes.TryGetValue(zeroPoint, out var zt) ? zt : null);
+            if (qt is DType.Int16 or DType.UInt16) NeedOpset(origin, 21, $"QuantizeLinear to {qt.Value.Name()}");
+            var ins = new List<string> { x, scale };
+            if (zeroPoint is not null) ins.Add(zeroPoint);
             AttributeProto? outputDtype = null;
-            bool hasZp = n.InputOrNull(2) is not null;
-            if (!hasZp && q.OutputDType is { } dt && dt != DType.UInt8)
+            if (zeroPoint is null && outputType is { } dt && dt != DType.UInt8)
             {
                 if (_opset >= 21) outputDtype = AttrInt("output_dtype", (int)dt);
-                else if (ShapeOf(n.Inputs[1]) is { } scaleShape && scaleShape.All(d => d >= 0))
-                {
-                    // Before opset 21 the output type comes only from the zero point: an all-zero zero point of
-                    // that type and the scale's shape is the same quantization.
-                    while (ins.Count < 2) ins.Add("");
-                    if (ins.Count == 2) ins.Add(AddInitializer(n.Name + "/zero_point", new Tensor(dt, scaleShape)));
-                }
-                else throw Unsupported(n, $"QuantizeLinear to {dt.Name()} without a zero point needs opset ≥ 21 (output_dtype), or a scale of known shape");
+                else if (ShapeOf(scale) is { } scaleShape && scaleShape.All(d => d >= 0))
+                    ins.Add(AddInitializer(name + "/zero_point", new Tensor(dt, scaleShape)));
+                else throw Unsupported(origin, $"QuantizeLinear to {dt.Name()} without a zero point needs opset ≥ 21 (output_dtype), or a scale of known shape");
             }
-            AddNode("QuantizeLinear", n.Name, ins, n.Outputs, AttrInt("axis", q.Axis), q.BlockSize > 0 ? AttrInt("block_size", q.BlockSize) : null, outputDtype);
+            AddNode("QuantizeLinear", name, ins, new[] { y }, AttrInt("axis", axis), blockSize > 0 ? AttrInt("block_size", blockSize) : null, outputDtype);
         }
     }
 }

@@ -49,6 +49,27 @@ public sealed record OnnxImportOptions
 /// </remarks>
 public static class OnnxImporter
 {
+    /// <summary>
+    /// Reads an ONNX model as an engine <see cref="Vgg.Engine.Models.Model"/> (architecture "onnx"). ONNX files carry
+    /// no image pipeline: <paramref name="preprocessing"/> is used, else torchvision's ImageNet pipeline.
+    /// <see cref="Vgg.Engine.Models.Model.NumClasses"/> is the last dimension of a rank-2 first output (0 otherwise);
+    /// <see cref="Vgg.Engine.Models.Model.InputSize"/> the height and width of a rank-4 first input when fixed (224×224 otherwise).
+    /// </summary>
+    /// <exception cref="ModelFormatException">See <see cref="Load(string)"/>.</exception>
+    /// <exception cref="GraphException">See <see cref="Load(string)"/>.</exception>
+    /// <exception cref="UnsupportedOperatorException">See <see cref="Load(string)"/>.</exception>
+    public static Vgg.Engine.Models.Model LoadModel(string path, Vgg.Engine.Models.Preprocessing? preprocessing = null, OnnxImportOptions? options = null)
+    {
+        var g = Load(path, options ?? OnnxImportOptions.Default);
+        int classes = g.Outputs.Count > 0 && g.Outputs[0].Shape is { Length: 2 } os && os[1] > 0 ? os[1] : 0;
+        var size = g.Inputs.Count > 0 && g.Inputs[0].Shape is { Length: 4 } s && s[2] > 0 && s[3] > 0 ? (s[2], s[3]) : (224, 224);
+        return new Vgg.Engine.Models.Model(g, "onnx", preprocessing ?? Vgg.Engine.Models.Preprocessing.ImageNet)
+        {
+            NumClasses = classes,
+            InputSize = size,
+        };
+    }
+
     /// <summary>Reads the ONNX model at <paramref name="path"/>; external data is read relative to its folder.</summary>
     /// <exception cref="ModelFormatException">The file is missing, not an ONNX protobuf, has no graph, or holds malformed tensors (names the file and tensor).</exception>
     /// <exception cref="GraphException">The graph is malformed (undefined value, duplicate definition, bad attribute value); names the node and file.</exception>
