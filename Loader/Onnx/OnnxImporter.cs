@@ -779,6 +779,15 @@ public static class OnnxImporter
                 var other => throw c.Ref.Unsupported($"Constant with '{other}' (strings or a sparse tensor) is not supported"),
             };
             var name = c.Outputs[0];
+            if (_model.Graph.Output.Any(o => o.Name == name))
+            {
+                // Graph outputs stay produced by a node (the planner's rule): the value as an initializer, then Identity.
+                var valueName = NewValueName(name + "_value");
+                _g.Initializers[valueName] = t;
+                _declared[valueName] = new ValueInfo(valueName, t.DType, t.ShapeArray());
+                c.Emit(new IdentityOp(), new[] { valueName }, c.Outputs);
+                return;
+            }
             _g.Initializers[name] = t;
             _declared[name] = new ValueInfo(name, t.DType, t.ShapeArray());
         }
