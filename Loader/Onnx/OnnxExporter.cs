@@ -1,6 +1,7 @@
 using System.Reflection;
 using Google.Protobuf;
 using Vgg.Engine.IR;
+using Vgg.Engine.Models;
 using Vgg.Engine.Loader.Onnx.Proto;
 
 namespace Vgg.Engine.Loader.Onnx;
@@ -16,6 +17,13 @@ public sealed record OnnxExportOptions
 
     /// <summary>The <c>dim_param</c> written for a dynamic (−1) first dimension of inputs and outputs: the batch.</summary>
     public string BatchDimName { get; init; } = "N";
+
+    /// <summary>
+    /// Shapes to declare for graph inputs, by name (−1 = dynamic, e.g. the batch); each must have the input's
+    /// rank and agree with its fixed dimensions. Fixing H×W exports an AdaptiveAvgPool exactly when the graph's
+    /// own input size is dynamic; the exported model then accepts only that H×W. Null: the graph's declarations.
+    /// </summary>
+    public IReadOnlyDictionary<string, int[]>? InputShapes { get; init; }
 
     /// <summary>
     /// Shapes of graph values (−1 = dynamic), consulted where an operator's ONNX form depends on its input's
@@ -72,6 +80,45 @@ public static class OnnxExporter
     public static byte[] ExportToBytes(Graph graph, OnnxExportOptions? options = null) =>
         ToModel(graph, options ?? new OnnxExportOptions()).ToByteArray();
 
+    /// <summary>
+    /// Writes a loaded model (<c>vgg export --onnx</c>). Its input's height and width stay dynamic unless the graph
+    /// has an AdaptiveAvgPool to more than 1×1 whose input size is not fixed (torchvision's avgpool to 7×7): its
+    /// bins depend on the input size, which has no constant ONNX form, so the export is made for
+    /// <see cref="Model.InputSize"/> (224×224 for torchvision VGG; the batch stays dynamic) unless
+    /// <see cref="OnnxExportOptions.InputShapes"/> says otherwise.
+    /// </summary>
+    /// <exception cref="UnsupportedOperatorException">A node with no ONNX form at the chosen opset.</exception>
+    public static void Export(Model model, string path, OnnxExportOptions? options = null)
+    {
+        var bytes = ExportToBytes(model, options);
+        File.WriteAllBytes(path, bytes);
+    }
+
+    /// <summary>The serialized ONNX model of a loaded model; see <see cref="Export(Model, string, OnnxExportOptions?)"/>.</summary>
+    public static byte[] ExportToBytes(Model model, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        options ??= new OnnxExportOptions();
+        if (options.InputShapes is null && FixedSizeInputShapes(model) is { } fixedShapes)
+            options = options with { InputShapes = fixedShapes };
+        return ExportToBytes(model.Graph, options);
+    }
+
+    /// <summary>Input shapes fixing H×W to the model's input size, when an AdaptiveAvgPool needs them; else null.</summary>
+    private static Dictionary<string, int[]>? FixedSizeInputShapes(Model model)
+    {
+        var g = model.Graph;
+        if (!g.Nodes.Any(n => n.Op is AdaptiveAvgPoolOp a && (a.OutputHeight != 1 || a.OutputWidth != 1))) return null;
+        Dictionary<string, ValueInfo> types;
+        try { types = ShapeInference.Infer(g); }
+        catch (VggEngineException) { return null; }
+        bool needed = g.Nodes.Any(n => n.Op is AdaptiveAvgPoolOp a && (a.OutputHeight != 1 || a.OutputWidth != 1)
+            && (!types.TryGetValue(n.Inputs[0], out var vi) || vi.Shape is not { Length: 4 } s || s[2] < 0 || s[3] < 0));
+        if (!needed || g.Inputs.Count != 1 || g.Inputs[0].Shape is not { Length: 4 } inShape) return null;
+        var fixedShape = new[] { inShape[0], inShape[1], model.InputSize.Height, model.InputSize.Width };
+        return new Dictionary<string, int[]>(StringComparer.Ordinal) { [g.Inputs[0].Name] = fixedShape };
+    }
+
     internal static ModelProto ToModel(Graph graph, OnnxExportOptions options)
     {
         ArgumentNullException.ThrowIfNull(graph);
@@ -80,6 +127,7 @@ public static class OnnxExporter
         long bytes = graph.Initializers.Values.Sum(t => t.ByteCount);
         if (bytes > int.MaxValue - (64 << 20))
             throw new ArgumentException($"the graph holds {bytes} bytes of initializers; a single ONNX protobuf is limited to 2 GiB and external data export is not implemented");
+        if (options.InputShapes is { } given) graph = WithInputShapes(graph, given);
         var w = new Writer(graph, options);
         w.Run();
         var model = new ModelProto
@@ -91,6 +139,23 @@ public static class OnnxExporter
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
         return model;
+    }
+
+    /// <summary>A shallow copy of <paramref name="graph"/> whose inputs declare <paramref name="shapes"/>.</summary>
+    private static Graph WithInputShapes(Graph graph, IReadOnlyDictionary<string, int[]> shapes)
+    {
+        var g = graph.Clone();
+        for (int i = 0; i < g.Inputs.Count; i++)
+        {
+            var decl = g.Inputs[i];
+            if (!shapes.TryGetValue(decl.Name, out var s)) continue;
+            if (decl.Shape is not null && (decl.Shape.Length != s.Length || decl.Shape.Where((d, k) => d >= 0 && s[k] != d).Any()))
+                throw new InvalidInputException(decl.Name, $"export shape {Tensor.FormatShape(s)} does not fit the declared {decl}");
+            g.Inputs[i] = decl with { Shape = s.ToArray() };
+        }
+        foreach (var name in shapes.Keys)
+            if (!g.Inputs.Any(i => i.Name == name)) throw new InvalidInputException(name, "is not a graph input");
+        return g;
     }
 
     private sealed class Writer

@@ -141,6 +141,26 @@ public class OnnxExportTests
         TensorAssert.Close(expected, actual, 1e-5, 1e-6, $"AdaptiveAvgPool {Tensor.FormatShape(concrete)} → {oh}×{ow}");
     }
 
+    /// <summary>
+    /// Exporting a loaded model whose AdaptiveAvgPool bins depend on a dynamic input size fixes H×W to the
+    /// model's input size (batch stays dynamic); a model without such a pool keeps H×W dynamic.
+    /// </summary>
+    [Test]
+    public void ModelExport_FixesTheInputSizeOnlyWhenAdaptivePoolNeedsIt()
+    {
+        var g = Single(new AdaptiveAvgPoolOp(3, 3), new[] { -1, 3, -1, -1 });
+        var model = new Vgg.Engine.Models.Model(g, "test", Vgg.Engine.Models.Preprocessing.ImageNet) { InputSize = (20, 14) };
+        var bytes = OnnxExporter.ExportToBytes(model);
+        var dims = ModelProto.Parser.ParseFrom(bytes).Graph.Input[0].Type.TensorType.Shape.Dim;
+        Assert.That(dims.Select(d => d.DimParam.Length > 0 ? d.DimParam : d.DimValue.ToString(CultureInfo.InvariantCulture)), Is.EqualTo(new[] { "N", "3", "20", "14" }));
+        var x = Rand(new Random(21), -1f, 1f, 2, 3, 20, 14);
+        TensorAssert.Close(ReferenceExecutor.Run(g, Feed("x", x))["y"], OrtReference.Run(bytes, Feed("x", x))["y"], 1e-5, 1e-6, "fixed-size model export");
+
+        var global = new Vgg.Engine.Models.Model(Single(new AdaptiveAvgPoolOp(1, 1), new[] { -1, 3, -1, -1 }), "test", Vgg.Engine.Models.Preprocessing.ImageNet);
+        var gdims = ModelProto.Parser.ParseFrom(OnnxExporter.ExportToBytes(global)).Graph.Input[0].Type.TensorType.Shape.Dim;
+        Assert.That(gdims.Select(d => d.DimParam), Is.EqualTo(new[] { "N", "", "x_dim2", "x_dim3" }));
+    }
+
     [Test]
     public void AdaptiveAvgPool_DynamicSpatialSize_IsRefusedUnlessAShapeIsGiven()
     {
