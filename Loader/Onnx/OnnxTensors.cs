@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Vgg.Engine.Loader.Onnx.Proto;
 
@@ -327,7 +326,4 @@ public static class OnnxTensors
     }
 
     private static string FormatDims(TensorProto p) => "[" + string.Join(", ", p.Dims) + "]";
-
-    /// <summary>The bytes of a tensor as a read-only span of <typeparamref name="T"/> (for callers that know the dtype).</summary>
-    internal static ReadOnlySpan<T> View<T>(Tensor t) where T : unmanaged => MemoryMarshal.Cast<byte, T>(t.Bytes);
 }

@@ -92,6 +92,17 @@ public sealed class OnnxTestRunner
         _import = importOptions ?? OnnxImportOptions.Default;
     }
 
+    /// <summary>
+    /// A runner whose executor is an engine <see cref="Vgg.Engine.Runtime.Session"/> created per case with
+    /// <paramref name="sessionOptions"/> (backend CPU, CUDA or Auto): what <c>vgg onnx-test</c> runs.
+    /// </summary>
+    public static OnnxTestRunner ForSession(Vgg.Engine.Runtime.SessionOptions? sessionOptions = null, OnnxImportOptions? importOptions = null) =>
+        new((graph, inputs) =>
+        {
+            using var session = new Vgg.Engine.Runtime.Session(graph, sessionOptions);
+            return session.Run(inputs);
+        }, importOptions);
+
     /// <summary>Tolerance for cases not in <see cref="ToleranceOverrides"/>.</summary>
     public OnnxTolerance DefaultTolerance { get; init; } = OnnxTolerance.Default;
 

@@ -89,13 +89,6 @@ public class OnnxSharedCaseTests
         AssertOutcomes(report, ExpectedCaseCount, new HashSet<string> { "light_vgg19" });
     }
 
-    /// <summary>Runs a graph in a CPU-backend <see cref="Session"/> (planner, fusion, arena, SIMD kernels): the product path.</summary>
-    internal static IReadOnlyDictionary<string, Tensor> CpuSession(IR.Graph g, IReadOnlyDictionary<string, Tensor> inputs)
-    {
-        using var session = new Session(g, new SessionOptions { Backend = BackendChoice.Cpu });
-        return session.Run(inputs);
-    }
-
     /// <summary>
     /// Every shared case on the CPU backend (a <see cref="Session"/>: folding, BN folding, fusion, arena), light_vgg19
     /// (VGG-19 at 224×224 with ConstantOfShape weights, generated input, uniform softmax expected) included.
@@ -103,7 +96,7 @@ public class OnnxSharedCaseTests
     [Test]
     public void SharedCases_CpuBackendSession_MatchStoredOutputs()
     {
-        var runner = new OnnxTestRunner(CpuSession);
+        var runner = OnnxTestRunner.ForSession(new SessionOptions { Backend = BackendChoice.Cpu });
         var report = runner.Run(SharedRoots());
         AssertOutcomes(report, ExpectedCaseCount);
     }
