@@ -106,15 +106,6 @@ public sealed class OnnxTestRunner
     /// <summary>Tolerance for cases not in <see cref="ToleranceOverrides"/>.</summary>
     public OnnxTolerance DefaultTolerance { get; init; } = OnnxTolerance.Default;
 
-    /// <summary>
-    /// Bind integer graph inputs that are shape operands — Reshape's shape, the axes of ReduceMean, Squeeze and
-    /// Unsqueeze, ConstantOfShape's shape — as constants of the data set's values before running (true by
-    /// default). The engine plans every shape before it runs (one arena per input shape), so such a value must
-    /// be known at plan time; ONNX's node tests pass them as inputs only for convenience. The operator still
-    /// computes with the data set's value.
-    /// </summary>
-    public bool BindShapeOperands { get; init; } = true;
-
     /// <summary>Per-case tolerances by case name, each with its reason.</summary>
     public Dictionary<string, OnnxTolerance> ToleranceOverrides { get; } = new(StringComparer.Ordinal);
 
@@ -206,7 +197,6 @@ public sealed class OnnxTestRunner
             failures.Append($"{setName} has {expected.Count} output files; the graph has {graph.Outputs.Count} outputs; ");
             return;
         }
-        if (BindShapeOperands) (graph, feed) = BindShapeOperandInputs(graph, feed);
         var actual = _executor(graph, feed);
         for (int k = 0; k < expected.Count; k++)
         {
@@ -219,33 +209,6 @@ public sealed class OnnxTestRunner
             var cmp = TensorComparison.Compare(expected[k], got, tol.Rtol, tol.Atol);
             if (!cmp.Passed) failures.Append($"output '{outName}' ({setName}): {cmp.Summary}; ");
         }
-    }
-
-    /// <summary>
-    /// A copy of <paramref name="graph"/> in which integer inputs used as shape operands (Reshape input 1,
-    /// ReduceMean/Squeeze/Unsqueeze input 1, ConstantOfShape input 0) are initializers holding their values in
-    /// <paramref name="feed"/>, and the feed without them. Unchanged when there are none.
-    /// </summary>
-    public static (Graph Graph, IReadOnlyDictionary<string, Tensor> Feed) BindShapeOperandInputs(Graph graph, IReadOnlyDictionary<string, Tensor> feed)
-    {
-        var operands = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var n in graph.Nodes)
-        {
-            string? v = n.Op switch
-            {
-                ReshapeOp or ReduceMeanOp or SqueezeOp or UnsqueezeOp => n.InputOrNull(1),
-                ConstantOfShapeOp => n.InputOrNull(0),
-                _ => null,
-            };
-            if (v is not null) operands.Add(v);
-        }
-        var bind = graph.Inputs.Where(i => operands.Contains(i.Name) && i.DType is DType.Int64 or DType.Int32 && feed.ContainsKey(i.Name)).Select(i => i.Name).ToList();
-        if (bind.Count == 0) return (graph, feed);
-        var g = graph.Clone();
-        g.Inputs.RemoveAll(i => bind.Contains(i.Name));
-        foreach (var b in bind) g.Initializers[b] = feed[b];
-        var rest = feed.Where(kv => !bind.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-        return (g, rest);
     }
 
     /// <summary>input_0.pb, input_1.pb, ... (or output_*) in index order.</summary>

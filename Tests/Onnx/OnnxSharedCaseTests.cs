@@ -68,7 +68,7 @@ public class OnnxSharedCaseTests
     public void SharedCases_ImportThenExport_OnnxRuntimeMatchesStoredOutputs()
     {
         var roots = SharedRoots();
-        var runner = new OnnxTestRunner(OrtReference.ExportAndRun(opset: 21)) { BindShapeOperands = false };
+        var runner = new OnnxTestRunner(OrtReference.ExportAndRun(opset: 21));
         var cases = roots.SelectMany(OnnxTestRunner.FindCases).Where(c => Path.GetFileName(c) != "light_vgg19").ToList();
         var report = runner.Run(cases);
         AssertOutcomes(report, ExpectedCaseCount, new HashSet<string> { "light_vgg19" });
@@ -82,8 +82,7 @@ public class OnnxSharedCaseTests
     [Test]
     public void SharedCases_ReferenceExecutor_MatchStoredOutputs()
     {
-        // Shape operands stay runtime inputs here: the reference executor evaluates them as it goes.
-        var runner = new OnnxTestRunner((g, inputs) => ReferenceExecutor.Run(g, inputs)) { BindShapeOperands = false };
+        var runner = new OnnxTestRunner((g, inputs) => ReferenceExecutor.Run(g, inputs));
         var cases = SharedRoots().SelectMany(OnnxTestRunner.FindCases).Where(c => Path.GetFileName(c) != "light_vgg19").ToList();
         var report = runner.Run(cases);
         AssertOutcomes(report, ExpectedCaseCount, new HashSet<string> { "light_vgg19" });
