@@ -95,7 +95,8 @@ public sealed record DequantizeNhwcOp(float Scale) : Op, ILowPrecisionOp
 /// INT8 2-D convolution on NHWC codes (Engine/Cuda/QUANTIZATION.md): acc = Σ x_q · w_q + b_q in int32 (exact),
 /// then y_q = clamp(round_half_even(float32(acc) · m[k]), −128, 127), max(·, 0) with ReLU, then the fused max-pool
 /// on codes. Inputs: X int8 [N, H, W, C]; W int8 [M, KH, KW, C/group] (KRSC codes, per-output-channel scales
-/// folded into m); B int32 [M] (accumulator units); m float32 [M] (requantization multipliers s_x·s_w[k]/s_y).
+/// folded into m); B int32 [M] (accumulator units); m float32 [M] (requantization multipliers s_x·s_w[k]/s_y);
+/// optionally s_w float32 [M] (the weight scales, for export and other backends; kernels do not read it).
 /// Output int8 [N, OH, OW, M] (after the pool), scale <see cref="OutputScale"/>.
 /// </summary>
 /// <param name="Conv">Geometry (kernel, strides, pads, dilations, group, auto_pad), <see cref="ConvOp.Activation"/> and <see cref="ConvOp.FusedMaxPool"/> of the float conv it replaces.</param>
@@ -157,7 +158,8 @@ public sealed record Int8ConvOp(ConvOp Conv, float InputScale, float OutputScale
 /// INT8 linear layer (torch.nn.Linear / ONNX Gemm with transB): acc[n, o] = Σ_k x_q[n, k] · w_q[o, k] + b_q[o] in int32,
 /// then either requantized to int8 codes of scale <see cref="OutputScale"/> (ReLU as max(q, 0)) or, with
 /// <see cref="DequantizeOutput"/>, dequantized to float32 y = float32(acc) · d[o] (ReLU as max(y, 0)) — the logits.
-/// Inputs: X int8 [N, K]; W int8 [O, K]; B int32 [O]; e float32 [O] (multipliers s_x·s_w[o]/s_y, or factors s_x·s_w[o]).
+/// Inputs: X int8 [N, K]; W int8 [O, K]; B int32 [O]; e float32 [O] (multipliers s_x·s_w[o]/s_y, or factors s_x·s_w[o]);
+/// optionally s_w float32 [O] (the weight scales, for export and other backends).
 /// </summary>
 /// <param name="Relu">ReLU in the epilogue.</param>
 /// <param name="DequantizeOutput">float32 output (dequantizing epilogue) instead of int8 codes.</param>

@@ -161,9 +161,14 @@ public static class PrecisionPass
                 var bias = n.InputOrNull(2) is { } bn ? graph.Initializers[bn].ToFloatArray() : new float[w.Shape[0]];
                 var (codes, bq, mult) = ConvWeights(w, bias, x.Scale, sy);
                 int m = w.Shape[0], cg = w.Shape[1], kh = w.Shape[2], kw = w.Shape[3];
+                var ws = Int8Scheme.WeightScales(w.AsSpan<float>(), m);
                 var q = Unique(v + ".int8");
                 g.Nodes.Add(new Node(n.Name, new Int8ConvOp(c, x.Scale, sy, x.NonNegative),
-                    new[] { x.Name, AddInit(n.Inputs[1] + ".int8_krsc", Tensor.From(codes, m, kh, kw, cg)), AddInit(n.Name + ".bias_int32", Tensor.From(bq, m)), AddInit(n.Name + ".requantize", Tensor.From(mult, m)) },
+                    new[]
+                    {
+                        x.Name, AddInit(n.Inputs[1] + ".int8_krsc", Tensor.From(codes, m, kh, kw, cg)), AddInit(n.Name + ".bias_int32", Tensor.From(bq, m)),
+                        AddInit(n.Name + ".requantize", Tensor.From(mult, m)), AddInit(n.Inputs[1] + ".scale", Tensor.From(ws, m)),
+                    },
                     new[] { q }));
                 rep[v] = new Rep(q, sy, c.Activation == Activation.Relu, true);
                 continue;
@@ -192,7 +197,7 @@ public static class PrecisionPass
                 var outName = int8Out ? Unique(v + ".int8") : v;
                 g.Nodes.Add(new Node(n.Name, new Int8GemmOp(gm.Activation == Activation.Relu, !int8Out, x.Scale, sy, x.NonNegative),
                     new[] { x.Name, AddInit(n.Inputs[1] + ".int8", Tensor.From(codes, o, k)), AddInit(n.Name + ".bias_int32", Tensor.From(bq, o)),
-                        AddInit(n.Name + (int8Out ? ".requantize" : ".dequantize"), Tensor.From(epi, o)) },
+                        AddInit(n.Name + (int8Out ? ".requantize" : ".dequantize"), Tensor.From(epi, o)), AddInit(n.Inputs[1] + ".scale", Tensor.From(ws, o)) },
                     new[] { outName }));
                 if (int8Out) rep[v] = new Rep(outName, sy, gm.Activation == Activation.Relu, false);
                 else asFloat.Add(v);
