@@ -484,3 +484,20 @@ internal static unsafe class Int8Kernels
         for (; j < count; j++) y[j] = Int8Scheme.Dequantize(acc[j], d[j], relu);
     }
 }
+
+/// <summary>Which instruction-set paths the CPU backend's low-precision kernels use on this machine (for benchmark and log output).</summary>
+public static class CpuPrecisionInfo
+{
+    /// <summary>The INT8 path new plans use ("Avx512", "AvxVnni", "Avx2", "Scalar") and its dot-product forms.</summary>
+    public static string Int8Path
+    {
+        get
+        {
+            var isa = Int8Cpu.Current;
+            return $"{isa}: inputs ≥ 0 {Int8Cpu.Describe(isa, Int8Cpu.OperandFor(isa, true))}; signed inputs {Int8Cpu.Describe(isa, Int8Cpu.OperandFor(isa, false))}";
+        }
+    }
+
+    /// <summary>How FP16 weights are widened in the linear layers on this machine.</summary>
+    public static string Fp16Path => Avx512F.IsSupported ? "AVX-512 integer widening + FMA" : Avx2.IsSupported ? "AVX2 integer widening + FMA" : "scalar";
+}
