@@ -175,6 +175,28 @@ public class CalibrationTests
     }
 
     [Test]
+    public void ImageFolderErrorsNameThePath()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"vgg-no-such-{Guid.NewGuid():N}");
+        var e = Assert.Throws<CalibrationException>(() => Vgg.Engine.Loader.Quantization.CalibrationImages.Find(new[] { missing }))!;
+        Assert.That(e.Message, Does.Contain(missing));
+        var empty = Directory.CreateTempSubdirectory("vgg-empty-");
+        try
+        {
+            File.WriteAllText(Path.Combine(empty.FullName, "notes.txt"), "not an image");
+            e = Assert.Throws<CalibrationException>(() => Vgg.Engine.Loader.Quantization.CalibrationImages.Find(new[] { empty.FullName }))!;
+            Assert.That(e.Message, Does.Contain("no calibration images"));
+        }
+        finally
+        {
+            empty.Delete(true);
+        }
+        var mnist = Common.TestData.Require("images/mnist");
+        var found = Vgg.Engine.Loader.Quantization.CalibrationImages.Find(new[] { mnist }, limit: 3);
+        Assert.That(found.Select(Path.GetFileName), Is.EqualTo(new[] { "0.png", "1.png", "2.png" }), "ordinal order, limited");
+    }
+
+    [Test]
     public void ModelHashCoversWeightsAndStructure()
     {
         var a = Tiny();

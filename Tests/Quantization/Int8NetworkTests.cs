@@ -53,6 +53,23 @@ public class Int8NetworkTests
     }
 
     [Test]
+    public void Int8SessionIsThreadSafeAcrossConcurrentCallsAndBatchSizes()
+    {
+        var (_, graph, table) = SmallNet(11);
+        using var s = new Session(graph, QuantTestNets.Cpu(Precision.Int8, table));
+        var inputs = Enumerable.Range(0, 4).Select(i => QuantTestNets.Image(70 + i, 1 + i % 3, 3, 24 + 8 * (i % 2), 24)).ToList();
+        var expected = inputs.Select(x => s.Run(x)).ToList();
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 16, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var y = s.Run(inputs[i % 4]);
+            if (!y.Bytes.SequenceEqual(expected[i % 4].Bytes)) failures.Add($"call {i} (input {i % 4}, {inputs[i % 4]})");
+        });
+        Assert.That(failures, Is.Empty, "concurrent INT8 calls must give the single-call bits");
+        Assert.That(s.CachedPlanCount, Is.EqualTo(4), "one plan per input shape");
+    }
+
+    [Test]
     public void Int8PlanHasTheExpectedStructure()
     {
         var (_, graph, table) = SmallNet(7);

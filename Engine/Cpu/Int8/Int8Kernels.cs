@@ -222,13 +222,16 @@ internal static unsafe class Int8Kernels
                 else for (int p = 0; p < count; p++) Avx512Tile1<MaddI16>(rows[p], taps, tapCount, stepsPerTap, w, init, acc + p * Block);
                 break;
             case Int8Isa.Avx2 when operand == Int8Operand.Bytes:
-                Avx2Tile<MaddU8>(rows, count, taps, tapCount, stepsPerTap, w, init, acc);
+                if (count == 1) Avx2Tile1<MaddU8>(rows[0], taps, tapCount, stepsPerTap, w, init, acc);
+                else Avx2Tile<MaddU8>(rows, count, taps, tapCount, stepsPerTap, w, init, acc);
                 break;
             case Int8Isa.Avx2:
-                Avx2Tile<MaddI16>(rows, count, taps, tapCount, stepsPerTap, w, init, acc);
+                if (count == 1) Avx2Tile1<MaddI16>(rows[0], taps, tapCount, stepsPerTap, w, init, acc);
+                else Avx2Tile<MaddI16>(rows, count, taps, tapCount, stepsPerTap, w, init, acc);
                 break;
             case Int8Isa.AvxVnni:
-                Avx2Tile<DpBusd>(rows, count, taps, tapCount, stepsPerTap, w, init, acc);
+                if (count == 1) Avx2Tile1<DpBusd>(rows[0], taps, tapCount, stepsPerTap, w, init, acc);
+                else Avx2Tile<DpBusd>(rows, count, taps, tapCount, stepsPerTap, w, init, acc);
                 break;
             default:
                 ScalarTile(operand, rows, count, taps, tapCount, stepsPerTap, w, init, acc);
@@ -377,6 +380,28 @@ internal static unsafe class Int8Kernels
             if (count > 2) { a2l.Store(o + 128); a2h.Store(o + 136); }
             if (count > 3) { a3l.Store(o + 192); a3h.Store(o + 200); }
         }
+    }
+
+    /// <summary>One row × 64 channels in eight 256-bit accumulators (the GEMV form: streams the weights once).</summary>
+    private static void Avx2Tile1<T>(byte* row, int* taps, int tapCount, int steps, byte* w, int* init, int* acc) where T : IDot
+    {
+        Vector256<int> a0 = Vector256.Load(init), a1 = Vector256.Load(init + 8), a2 = Vector256.Load(init + 16), a3 = Vector256.Load(init + 24);
+        Vector256<int> a4 = Vector256.Load(init + 32), a5 = Vector256.Load(init + 40), a6 = Vector256.Load(init + 48), a7 = Vector256.Load(init + 56);
+        byte* wp = w;
+        for (int t = 0; t < tapCount; t++)
+        {
+            int* x = (int*)(row + taps[t]);
+            for (int s = 0; s < steps; s++, wp += 256)
+            {
+                var b = Vector256.Create(x[s]).AsByte();
+                a0 = T.Dot(a0, b, Vector256.Load(wp)); a1 = T.Dot(a1, b, Vector256.Load(wp + 32));
+                a2 = T.Dot(a2, b, Vector256.Load(wp + 64)); a3 = T.Dot(a3, b, Vector256.Load(wp + 96));
+                a4 = T.Dot(a4, b, Vector256.Load(wp + 128)); a5 = T.Dot(a5, b, Vector256.Load(wp + 160));
+                a6 = T.Dot(a6, b, Vector256.Load(wp + 192)); a7 = T.Dot(a7, b, Vector256.Load(wp + 224));
+            }
+        }
+        a0.Store(acc); a1.Store(acc + 8); a2.Store(acc + 16); a3.Store(acc + 24);
+        a4.Store(acc + 32); a5.Store(acc + 40); a6.Store(acc + 48); a7.Store(acc + 56);
     }
 
     // ------------------------------------------------------------------ scalar
