@@ -114,6 +114,24 @@ public class Int8KernelTests
             var y = s.Run(Tensor.From(x, c.N, c.H, c.W, c.C));
             QuantTestNets.BitExact(expected, y, $"{c.Name} on {isa}");
         });
+        if (c.N > 1)
+        {
+            // the batch in groups of one image (the workspace budget that large images hit)
+            var old = Int8ConvStep.GroupBudgetBytes;
+            Int8ConvStep.GroupBudgetBytes = 1;
+            try
+            {
+                QuantTestNets.WithIsa(Enum.Parse<Int8Isa>(isa), () =>
+                {
+                    using var s = new Session(g, QuantTestNets.Cpu());
+                    QuantTestNets.BitExact(expected, s.Run(Tensor.From(x, c.N, c.H, c.W, c.C)), $"{c.Name} on {isa}, one image per group");
+                });
+            }
+            finally
+            {
+                Int8ConvStep.GroupBudgetBytes = old;
+            }
+        }
     }
 
     [Test]

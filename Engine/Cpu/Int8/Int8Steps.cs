@@ -112,8 +112,12 @@ internal sealed unsafe class Int8ConvStep : CpuStep
     private readonly int _n, _h, _w0, _c, _m, _sh, _sw, _pt, _pl, _hp, _wp, _cpad, _ps, _steps, _oh, _ow, _blocks;
     private readonly PoolKind _pool;
     private readonly SpatialAxis _pa, _pb;
-    private readonly int _outH, _outW, _chunks, _rowUnits;
-    private readonly long _padBytes, _convBytes;
+    private readonly int _outH, _outW, _chunks, _rowUnits, _group;
+    private readonly long _padImage, _convImage, _padBytes, _convBytes;
+
+    /// <summary>Workspace budget for one group of images (padded input, general-pool buffer): images are processed in
+    /// groups that fit (at least one image). 16 MB; settable by tests to force one image per group.</summary>
+    internal static long GroupBudgetBytes { get; set; } = 16L << 20;
 
     public Int8ConvStep(PlanStep step, Int8ConvOp op, int threads, WeightCache cache) : base(step)
     {
@@ -158,20 +162,31 @@ internal sealed unsafe class Int8ConvStep : CpuStep
             _pool = pair ? PoolKind.Pair : PoolKind.General;
         }
         _rowUnits = _pool == PoolKind.Pair ? _outH : _oh;
-        _chunks = Math.Clamp((8 * threads + _n * _blocks - 1) / Math.Max(1, _n * _blocks), 1, Math.Max(1, _rowUnits));
-        _padBytes = (long)_n * _hp * _wp * _ps;
-        _convBytes = _pool == PoolKind.General ? (long)_n * _oh * _ow * _m : 0;
+        _padImage = (long)_hp * _wp * _ps;
+        _convImage = _pool == PoolKind.General ? (long)_oh * _ow * _m : 0;
+        _group = (int)Math.Clamp(GroupBudgetBytes / Math.Max(1, _padImage + _convImage), 1, Math.Max(1, _n));
+        _chunks = Math.Clamp((8 * threads + _group * _blocks - 1) / Math.Max(1, _group * _blocks), 1, Math.Max(1, _rowUnits));
+        _padBytes = _group * _padImage;
+        _convBytes = _group * _convImage;
     }
 
     public override string Algorithm => $"int8 implicit GEMM 4x64, {Int8Cpu.Describe(_isa, _op)}" + _pool switch { PoolKind.Pair => " + fused 2x2 max-pool", PoolKind.General => " + max-pool", _ => "" };
     public override long SharedWorkspaceBytes => MemoryPlanning.Align(_padBytes, 64) + _convBytes;
     public override long SlotWorkspaceBytes => _pool == PoolKind.Pair ? 2L * _ow * PackedInt8Weights.Block : 0;
 
+    /// <summary>Images in the group that starts at <see cref="CpuRunState.Image"/>.</summary>
+    private int GroupCount(CpuRunState s) => Math.Min(_group, _n - s.Image);
+
     public override void Run(CpuRunState s)
     {
-        s.Parallel(this, 0, Chunks.Count((long)_n * _hp, s.Threads, 4));
-        s.Parallel(this, 1, _n * _blocks * _chunks);
-        if (_pool == PoolKind.General) s.Parallel(this, 2, Chunks.Count((long)_n * _outH, s.Threads));
+        for (int first = 0; first < _n; first += _group)
+        {
+            s.Image = first;
+            int count = GroupCount(s);
+            s.Parallel(this, 0, Chunks.Count((long)count * _hp, s.Threads, 4));
+            s.Parallel(this, 1, count * _blocks * _chunks);
+            if (_pool == PoolKind.General) s.Parallel(this, 2, Chunks.Count((long)count * _outH, s.Threads));
+        }
     }
 
     public override void Task(CpuRunState s, int phase, int index, int slot)
@@ -181,8 +196,9 @@ internal sealed unsafe class Int8ConvStep : CpuStep
         {
             case 0:
             {
-                var (r0, r1) = Chunks.Range((long)_n * _hp, Chunks.Count((long)_n * _hp, s.Threads, 4), index);
-                sbyte* x = (sbyte*)(s.Arena + Step.Inputs[0]!.Offset);
+                long total = (long)GroupCount(s) * _hp;
+                var (r0, r1) = Chunks.Range(total, Chunks.Count(total, s.Threads, 4), index);
+                sbyte* x = (sbyte*)(s.Arena + Step.Inputs[0]!.Offset) + (long)s.Image * _h * _w0 * _c;
                 for (long row = r0; row < r1; row++)
                 {
                     int n = (int)(row / _hp), hp = (int)(row % _hp), ih = hp - _pt;
@@ -200,11 +216,11 @@ internal sealed unsafe class Int8ConvStep : CpuStep
             }
             case 1:
             {
-                int chunk = index % _chunks, rest = index / _chunks, blk = rest % _blocks, n = rest / _blocks;
+                int chunk = index % _chunks, rest = index / _chunks, blk = rest % _blocks, local = rest / _blocks, n = s.Image + local;
                 var (u0, u1) = Chunks.Range(_rowUnits, _chunks, chunk);
                 int oc0 = blk * PackedInt8Weights.Block, mv = Math.Min(PackedInt8Weights.Block, _m - oc0);
                 sbyte* y = (sbyte*)(s.Arena + Step.Outputs[0].Offset);
-                byte* img = padded + (long)n * _hp * _wp * _ps;
+                byte* img = padded + local * _padImage;
                 int* acc = stackalloc int[4 * PackedInt8Weights.Block];
                 byte** rows = stackalloc byte*[4];
                 fixed (int* taps = _taps)
@@ -220,7 +236,7 @@ internal sealed unsafe class Int8ConvStep : CpuStep
                                 ConvRow(img, (int)u, wb, init + oc0, mult + oc0, taps, rows, acc, y + ((long)n * _oh + u) * _ow * _m + oc0, _m, mv);
                                 break;
                             case PoolKind.General:
-                                ConvRow(img, (int)u, wb, init + oc0, mult + oc0, taps, rows, acc, (sbyte*)(s.Shared + MemoryPlanning.Align(_padBytes, 64)) + ((long)n * _oh + u) * _ow * _m + oc0, _m, mv);
+                                ConvRow(img, (int)u, wb, init + oc0, mult + oc0, taps, rows, acc, (sbyte*)(s.Shared + MemoryPlanning.Align(_padBytes, 64)) + local * _convImage + u * _ow * _m + oc0, _m, mv);
                                 break;
                             default:
                             {
@@ -240,13 +256,14 @@ internal sealed unsafe class Int8ConvStep : CpuStep
             }
             default:
             {
-                var (r0, r1) = Chunks.Range((long)_n * _outH, Chunks.Count((long)_n * _outH, s.Threads), index);
+                long total = (long)GroupCount(s) * _outH;
+                var (r0, r1) = Chunks.Range(total, Chunks.Count(total, s.Threads), index);
                 sbyte* conv = (sbyte*)(s.Shared + MemoryPlanning.Align(_padBytes, 64));
                 sbyte* y = (sbyte*)(s.Arena + Step.Outputs[0].Offset);
                 for (long row = r0; row < r1; row++)
                 {
-                    int n = (int)(row / _outH), ph = (int)(row % _outH);
-                    Int8PoolKernels.MaxPoolRow(conv + (long)n * _oh * _ow * _m, _oh, _ow, _m, _pa, _pb, ph, y + ((long)n * _outH + ph) * _outW * _m);
+                    int local = (int)(row / _outH), ph = (int)(row % _outH), n = s.Image + local;
+                    Int8PoolKernels.MaxPoolRow(conv + local * _convImage, _oh, _ow, _m, _pa, _pb, ph, y + ((long)n * _outH + ph) * _outW * _m);
                 }
                 break;
             }
