@@ -23,15 +23,16 @@ int Opt(string name, int fallback)
 }
 if (argList.Contains("help") || argList.Contains("--help"))
 {
-    Console.WriteLine("usage: Vgg.Perf.Precision [layers] [vgg16] [--threads N (2)] [--reps R (layers 20, vgg16 8)] [--batch B (1)]");
+    Console.WriteLine("usage: Vgg.Perf.Precision [layers] [vgg16] [calibrate] [--threads N (2)] [--reps R (layers 20, vgg16 8)] [--batch B (1)] [--images N (calibrate: 32)]");
     return;
 }
 int threads = Opt("--threads", 2);
-bool all = !argList.Contains("layers") && !argList.Contains("vgg16");
+bool all = !argList.Contains("layers") && !argList.Contains("vgg16") && !argList.Contains("calibrate");
 Console.WriteLine($"CPU: {Environment.ProcessorCount} logical processors, threads {threads}; INT8 path {CpuPrecisionInfo.Int8Path}; FP16 {CpuPrecisionInfo.Fp16Path}; AVX-512F {System.Runtime.Intrinsics.X86.Avx512F.IsSupported}");
 Console.WriteLine($"load average at start: {LoadAverage()}");
 if (all || argList.Contains("layers")) Bench.Layers(threads, Opt("--reps", 20));
 if (all || argList.Contains("vgg16")) Bench.Vgg16(threads, Opt("--reps", 8), Opt("--batch", 1));
+if (argList.Contains("calibrate")) Bench.CalibrationTime(threads, Opt("--images", 32), Opt("--batch", 1));
 Console.WriteLine($"load average at end: {LoadAverage()}");
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
@@ -129,6 +130,20 @@ internal static class Bench
             double mw = (double)kIn * nOut;
             string Bw(double bytes, double ms) => $"{bytes / ms / 1e6:F1} GB/s";
             Console.WriteLine($"| {name} | {r[0].Median:F2} ({r[0].Min:F2}) | {r[1].Median:F2} ({r[1].Min:F2}) | {r[2].Median:F2} ({r[2].Min:F2}) | {r[0].Median / r[2].Median:F2}× (FP16 {r[0].Median / r[1].Median:F2}×) | weights {mw * 4 / 1e6:F0}/{mw * 2 / 1e6:F0}/{mw / 1e6:F0} MB: {Bw(mw * 4, r[0].Median)}, {Bw(mw * 2, r[1].Median)}, {Bw(mw, r[2].Median)} |");
+        }
+    }
+
+    public static void CalibrationTime(int threads, int images, int batch)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"## VGG-16 calibration time: {images} seeded 224×224 inputs, batches of {batch}, {threads} threads");
+        var model = ModelFactory.Seeded("vgg16", 1);
+        foreach (var method in new[] { CalibrationMethod.Max, CalibrationMethod.Percentile })
+        {
+            var sw = Stopwatch.StartNew();
+            var t = Calibrator.Calibrate(model, Enumerable.Range(0, (images + batch - 1) / batch).Select(i => Normal(100 + i, DType.Float32, Math.Min(batch, images - i * batch), 3, 224, 224)),
+                new CalibrationOptions { Threads = threads, Method = method });
+            Console.WriteLine($"{method}: {sw.Elapsed.TotalSeconds:F1} s ({sw.Elapsed.TotalSeconds / images:F2} s per image); {t}");
         }
     }
 

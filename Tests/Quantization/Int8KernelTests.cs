@@ -281,6 +281,8 @@ public class Int8KernelTests
         for (int i = 0; i < 20; i++) x[i * 7] = (i - 10 + 0.5f) * s;
         x[1] = 1000f;
         x[2] = -1000f;
+        x[3] = float.NaN;     // the scheme sends NaN to −128 (vector lanes too)
+        x[100] = float.NaN;
         var gq = SingleNode(new QuantizeNhwcOp(s), new ValueInfo("x", DType.Float32, new[] { -1, c, h, w }), new(), new[] { "x" }, DType.Int8);
         using var sq = new Session(gq, QuantTestNets.Cpu());
         var q = sq.Run(Tensor.From(x, n, c, h, w));

@@ -567,8 +567,11 @@ internal sealed unsafe class QuantizeNhwcStep : CpuStep
             if (Vector256.IsHardwareAccelerated)
                 for (; i + 8 <= _hw; i += 8)
                 {
-                    // x / scale (a division, as ONNX QuantizeLinear and Int8Scheme.QuantizeActivation), round half even, clamp
-                    var v = Vector256.ConvertToInt32(Vector256.Round(Vector256.Min(Vector256.Max(Vector256.Load(src + i) / sv, lo), hi)));
+                    // x / scale (a division, as ONNX QuantizeLinear and Int8Scheme.QuantizeActivation), round half even, clamp;
+                    // NaN becomes −128 as in the scheme
+                    var f = Vector256.Load(src + i) / sv;
+                    var v = Vector256.ConvertToInt32(Vector256.Round(Vector256.Min(Vector256.Max(f, lo), hi)));
+                    v = Vector256.ConditionalSelect(Vector256.Equals(f, f).AsInt32(), v, Vector256.Create(-128));
                     for (int j = 0; j < 8; j++) dst[(long)(i + j) * _c] = (sbyte)v.GetElement(j);
                 }
             for (; i < _hw; i++) dst[(long)i * _c] = Int8Scheme.QuantizeActivation(src[i], _scale);
