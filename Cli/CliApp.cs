@@ -51,7 +51,8 @@ public static class CliApp
         if (parse.Action is ParseErrorAction parseError)
         {
             parseError.ShowHelp = false;
-            parse.Invoke(config); // the errors, with typo corrections
+            // The errors, with typo corrections, all on stderr: stdout carries results only.
+            parse.Invoke(new InvocationConfiguration { Output = error, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
             var verb = parse.CommandResult.Command == root ? "" : parse.CommandResult.Command.Name + " ";
             error.WriteLine($"Run 'vgg {verb}--help' for usage.");
             return ExitCodes.UsageError;

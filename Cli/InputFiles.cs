@@ -6,6 +6,19 @@ internal static class InputFiles
     /// <summary>Image extensions taken from a directory argument.</summary>
     public static readonly string[] ImageExtensions = { ".jpg", ".jpeg", ".png" };
 
+    /// <summary>
+    /// System.CommandLine takes an unknown "--option" for a value of a positional argument; this validator names it as
+    /// an unknown option instead (a usage error) unless such a file exists.
+    /// </summary>
+    public static void RejectOptionLikeValues<T>(System.CommandLine.Argument<T> argument) =>
+        argument.Validators.Add(r =>
+        {
+            var values = r.Tokens.Select(t => t.Value);
+            foreach (var v in values)
+                if (v.Length > 1 && v[0] == '-' && !File.Exists(v) && !Directory.Exists(v))
+                    r.AddError($"unknown option '{v}'");
+        });
+
     /// <summary>Returns <paramref name="path"/> when it is an existing file.</summary>
     /// <exception cref="FileNotFoundException">It does not exist (the message names it and says what it was for), or is a directory.</exception>
     public static string RequireFile(string path, string what)

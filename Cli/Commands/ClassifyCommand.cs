@@ -42,6 +42,7 @@ internal static class ClassifyCommand
         var json = new Option<bool>("--json") { Description = "One JSON object per image and line: {\"file\", \"top\": [{\"index\", \"label\", \"prob\"}]}." };
         var batch = new Option<int>("--batch-size", "-b") { Description = "Images per session run.", DefaultValueFactory = _ => 8, HelpName = "N" };
         var exif = new Option<bool>("--exif") { Description = "Apply the EXIF orientation before preprocessing (torchvision's PIL path does not; off by default to match it)." };
+        InputFiles.RejectOptionLikeValues(images);
         top.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--top must be at least 1"); });
         batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-size must be at least 1"); });
 
@@ -70,6 +71,8 @@ internal static class ClassifyCommand
             if (labelList is not null && labelList.Count != m.NumClasses)
                 throw new ModelMismatchException(labelsPath, "labels", $"{m.NumClasses} labels (the model's class count)", $"{labelList.Count}");
             var names = labelList ?? m.Labels;
+            if (names is null)
+                ctx.Note($"the model has no class labels: classes are shown by index; give --labels FILE (for ImageNet models, imagenet_index_to_name.json)");
             if (m.Seed is { } seed)
                 ctx.Note($"seeded random weights (--seed {seed}): this runs the whole pipeline, but the predictions mean nothing; give --weights FILE for a trained model");
 
@@ -156,7 +159,7 @@ internal static class ClassifyCommand
         for (int r = 0; r < top.Length; r++)
         {
             var t = top[r];
-            sb.Append(ci, $"  {r + 1,2}. {t.Probability,7:0.0000}  {t.Index.ToString(ci).PadLeft(width)}");
+            sb.Append(ci, $"  {r + 1,2}. {t.Probability,8:0.000000}  {t.Index.ToString(ci).PadLeft(width)}");
             if (t.Label is not null) sb.Append("  ").Append(t.Label);
             sb.Append('\n');
         }

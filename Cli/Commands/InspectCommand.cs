@@ -18,6 +18,7 @@ internal static class InspectCommand
     public static Command Create(CliApp.App app)
     {
         var file = new Argument<string>("FILE") { Description = "PyTorch checkpoint (.pth/.pt) or .safetensors file." };
+        InputFiles.RejectOptionLikeValues(file);
         var cmd = new Command("inspect", "List the tensors of a weights file and the architecture recognised from them.");
         cmd.Arguments.Add(file);
         app.SetAction(cmd, (ctx, p) =>
