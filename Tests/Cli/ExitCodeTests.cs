@@ -135,3 +135,46 @@ public class ExitCodeTests
         Assert.That(r.Out, Is.Empty);
     }
 }
+
+/// <summary>The exit-code mapping itself, on verbs whose bodies throw what no real verb can be made to throw on purpose.</summary>
+public class ExitCodeMappingTests
+{
+    private static CliResult Invoke(Func<int> body, params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        var app = new CliApp.App(output, error, new CliHost(), CancellationToken.None);
+        var root = new System.CommandLine.RootCommand();
+        root.Options.Add(app.Verbose);
+        var verb = new System.CommandLine.Command("boom");
+        root.Subcommands.Add(verb);
+        app.SetAction(verb, (_, _) => body());
+        int code = root.Parse(new[] { "boom" }.Concat(args).ToArray()).Invoke(new System.CommandLine.InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        return new CliResult(code, output.ToString(), error.ToString());
+    }
+
+    [Test]
+    public void AnUnexpectedExceptionIsAnInternalErrorAskingForAReport()
+    {
+        var r = Invoke(() => throw new InvalidOperationException("the planner lost a buffer"));
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.InternalError), r.ToString());
+        Assert.That(r.Err, Does.StartWith("vgg: internal error: System.InvalidOperationException: the planner lost a buffer\n"));
+        Assert.That(r.Err, Does.Contain("please report"));
+        Assert.That(r.Err, Does.Not.Contain("   at "), "no stack trace without --verbose");
+
+        var verbose = Invoke(() => throw new InvalidOperationException("the planner lost a buffer"), "--verbose");
+        Assert.That(verbose.Code, Is.EqualTo(ExitCodes.InternalError));
+        Assert.That(verbose.Err, Does.Contain("   at "), "--verbose prints the stack trace");
+    }
+
+    [Test]
+    public void EngineErrorsAndMissingFilesAreModelOrInputErrors()
+    {
+        var r = Invoke(() => throw new GraphException("conv1", "weight has 3 input channels, the input has 1"));
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.ModelOrInputError));
+        Assert.That(r.Err, Is.EqualTo("vgg: error: node 'conv1': weight has 3 input channels, the input has 1\n"));
+        var io = Invoke(() => throw new UnauthorizedAccessException("Access to the path '/root/x.pth' is denied."));
+        Assert.That(io.Code, Is.EqualTo(ExitCodes.ModelOrInputError));
+        Assert.That(io.Err, Does.Contain("/root/x.pth"));
+    }
+}
