@@ -71,7 +71,8 @@ internal static class InspectCommand
         catch (ModelMismatchException e)
         {
             sb.Append("architecture: not recognised as a torchvision VGG: ").Append(e.Message).Append('\n');
-            sb.Append("              describe the net with a JSON model spec and pass it with --spec (see models/README.md)\n");
+            if (!e.Message.Contains("--spec", StringComparison.Ordinal))
+                sb.Append("              describe the net with a JSON model spec and pass it with --spec (see models/README.md)\n");
         }
         return sb.ToString();
     }
