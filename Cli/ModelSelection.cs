@@ -26,7 +26,7 @@ internal sealed class ModelSelection
 
     public Option<string?> Weights { get; } = new("--weights", "-w")
     {
-        Description = "PyTorch checkpoint (.pth/.pt, zip, legacy or tar format) or .safetensors file with the weights. " +
+        Description = "PyTorch checkpoint (.pth/.pt, zip, legacy or tar format) or .safetensors file with the weights, or an .onnx model. " +
                       "Without --arch or --spec the architecture is recognised from the keys and shapes.",
         HelpName = "FILE",
     };
@@ -39,7 +39,7 @@ internal sealed class ModelSelection
 
     public Option<string?> Spec { get; } = new("--spec", "-s")
     {
-        Description = "JSON model spec of a VGG-style custom net (see models/README.md; e.g. models/tinyvgg.json, models/mnist-cnn.json).",
+        Description = "JSON model spec of a VGG-style custom net (see models/README.md; e.g. models/tinyvgg.json, models/mnist-cnn.json). With an .onnx model: its preprocessing and labels.",
         HelpName = "FILE",
     };
 
@@ -122,6 +122,17 @@ internal sealed class ModelSelection
                 : "no model: give --weights FILE (architecture recognised from it), or --seed N with --arch NAME or --spec FILE for seeded weights");
         else if (!weights && !seed && !_implicitSeed)
             r.AddError("no weights: give --weights FILE, or --seed N for seeded weights");
+        if (r.GetValue(Weights) is { } w && OnnxModels.IsOnnx(w))
+        {
+            var given = new (string Name, bool Set)[]
+            {
+                ("--arch", arch), ("--num-classes", r.GetValue(NumClasses) is not null), ("--reset-head", r.GetValue(ResetHead)),
+                ("--input-size", r.GetValue(InputSize) is { Length: > 0 }), ("--layer", Layer is not null && r.GetValue(Layer) is not null),
+            }.Where(x => x.Set).Select(x => x.Name).ToList();
+            if (given.Count > 0)
+                r.AddError($"{string.Join(", ", given)} cannot be used with an ONNX model: the .onnx file fixes the graph, its head and its input (--spec gives its preprocessing and labels)");
+            return;
+        }
         if (r.GetValue(ResetHead))
         {
             if (!weights) r.AddError("--reset-head re-initialises the head of a loaded checkpoint; it needs --weights FILE");
@@ -172,6 +183,9 @@ internal sealed class ModelSelection
             // passes the spec's labels on regardless and then refuses them, so give it the (correct) empty list.
             Labels = q.Layer is not null && q.Spec is not null ? Array.Empty<string>() : null,
         };
+
+        if (q.Weights is { } onnx && OnnxModels.IsOnnx(onnx))
+            return ctx.Step($"importing {Path.GetFileName(onnx)} ({FormatBytes(new FileInfo(onnx).Length)})", () => OnnxModels.Load(onnx, q.Spec));
 
         if (q.Weights is { } path)
         {

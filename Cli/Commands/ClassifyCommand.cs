@@ -77,7 +77,9 @@ internal static class ClassifyCommand
                 ctx.Note($"seeded random weights (--seed {seed}): this runs the whole pipeline, but the predictions mean nothing; give --weights FILE for a trained model");
 
             using var session = ctx.Step("preparing the session", () => new Session(m, runtime.Get(p, ctx)));
-            var options = new Options(m.Preprocessing with { ApplyExifOrientation = p.GetValue(exif) }, p.GetValue(top), names, p.GetValue(json), p.GetValue(batch));
+            // A graph whose batch dimension is fixed (an ONNX file exported with batch 1) takes batches of exactly that size.
+            int batchSize = session.Inputs[0].Shape is { Length: > 0 } inShape && inShape[0] > 0 ? inShape[0] : p.GetValue(batch);
+            var options = new Options(m.Preprocessing with { ApplyExifOrientation = p.GetValue(exif) }, p.GetValue(top), names, p.GetValue(json), batchSize);
             return Classify(ctx, session, m, files, options);
         });
         return cmd;

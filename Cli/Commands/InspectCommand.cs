@@ -17,7 +17,7 @@ internal static class InspectCommand
 {
     public static Command Create(CliApp.App app)
     {
-        var file = new Argument<string>("FILE") { Description = "PyTorch checkpoint (.pth/.pt) or .safetensors file." };
+        var file = new Argument<string>("FILE") { Description = "PyTorch checkpoint (.pth/.pt), .safetensors or .onnx file." };
         InputFiles.RejectOptionLikeValues(file);
         var cmd = new Command("inspect", "List the tensors of a weights file and the architecture recognised from them.");
         cmd.Arguments.Add(file);
@@ -25,6 +25,11 @@ internal static class InspectCommand
         {
             var path = InputFiles.RequireFile(p.GetValue(file)!, "weights file");
             long bytes = new FileInfo(path).Length;
+            if (OnnxModels.IsOnnx(path))
+            {
+                ctx.Out.Write(ctx.Step($"reading {Path.GetFileName(path)} ({ModelSelection.FormatBytes(bytes)})", () => OnnxModels.Describe(path, bytes)));
+                return ExitCodes.Ok;
+            }
             var sd = ctx.Step($"reading {Path.GetFileName(path)} ({ModelSelection.FormatBytes(bytes)})", () => WeightsFile.Read(path, ctx.Logger("Vgg.Engine.Loader")));
             ctx.Out.Write(Describe(sd, path, bytes));
             return ExitCodes.Ok;
@@ -49,14 +54,7 @@ internal static class InspectCommand
             rows.Add(new[] { key, t.DType.Name(), Tensor.FormatShape(t.Shape), t.ElementCount.ToString("N0", ci), t.ByteCount.ToString("N0", ci) });
         long elements = sd.Values.Sum(t => t.ElementCount), tensorBytes = sd.Values.Sum(t => t.ByteCount);
         rows.Add(new[] { $"total: {sd.Count} tensors", "", "", elements.ToString("N0", ci), tensorBytes.ToString("N0", ci) });
-        var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
-        for (int r = 0; r < rows.Count; r++)
-        {
-            if (r == rows.Count - 1) sb.Append(new string('-', widths.Sum() + 8)).Append('\n');
-            var row = rows[r];
-            sb.Append(row[0].PadRight(widths[0])).Append("  ").Append(row[1].PadRight(widths[1])).Append("  ").Append(row[2].PadRight(widths[2]))
-              .Append("  ").Append(row[3].PadLeft(widths[3])).Append("  ").Append(row[4].PadLeft(widths[4])).Append('\n');
-        }
+        Table.Append(sb, rows);
         var byType = sd.Values.GroupBy(t => t.DType).OrderBy(g => g.Key)
             .Select(g => $"{g.Key.Name()}: {g.Count()} tensors, {g.Sum(t => t.ElementCount).ToString("N0", ci)} elements");
         sb.Append("by dtype:     ").Append(string.Join("; ", byType)).Append('\n');
