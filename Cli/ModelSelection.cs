@@ -179,9 +179,6 @@ internal sealed class ModelSelection
             InputSize = q.InputSize,
             Seed = q.Seed ?? 0,
             Logger = log,
-            // A spec's labels name its classifier's outputs; a features-only model has none. ModelFactory.FromSpec
-            // passes the spec's labels on regardless and then refuses them, so give it the (correct) empty list.
-            Labels = q.Layer is not null && q.Spec is not null ? Array.Empty<string>() : null,
         };
 
         if (q.Weights is { } onnx && OnnxModels.IsOnnx(onnx))
