@@ -89,6 +89,7 @@ internal sealed unsafe class Decoder
             if (item.Kind != BodyItemKind.VarDecl) continue;
             var v = item.Variable!;
             if (v.Space is "shared" or "local") Place(v);
+            else if (v.Space == "param") continue; // argument buffers of a call sequence; the call is rejected
             else throw new PtxUnsupportedInstructionException(_fn.Name, v.Line, "." + v.Space, "function-scope .global/.const variables are not supported");
         }
         int dynOffset = Align(shared, dynAlign);
@@ -521,6 +522,15 @@ internal sealed unsafe class Decoder
             case "redux": return Redux();
             case "match": return MatchOp();
             case "mma": return Mma();
+            case "call":
+            {
+                var callee = _item.Operands.FirstOrDefault(o => o.Kind == OperandKind.Name)?.Name ?? "?";
+                var fn = _module.Parser.Functions.FirstOrDefault(f => f.Name == callee);
+                string why = fn is null ? $"callee {callee} is not in the module"
+                    : !fn.HasBody ? $"callee {callee} is an .extern function without a body, so the module would not link on a device either (NVRTC emits this for an intrinsic such as __dp4a whose declaring header is not included; use inline PTX)"
+                    : $"calls to device functions are not supported (mark {callee} __forceinline__)";
+                throw Unsupported(why);
+            }
             case "ldmatrix": return LdMatrix();
             default:
                 throw Unsupported("");

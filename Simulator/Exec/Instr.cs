@@ -61,15 +61,6 @@ internal enum Flow : byte
     Trap,
 }
 
-/// <summary>Opcode classes for the per-launch counters.</summary>
-public enum OpClass : byte
-{
-    Integer, Logic, Float32, Float64, Half, Conversion, Move, Compare, Control, Barrier,
-    WarpShuffle, WarpVote, Mma, LdMatrix,
-    GlobalLoad, GlobalStore, SharedLoad, SharedStore, LocalLoad, LocalStore, ParamLoad, GenericLoad, GenericStore,
-    AsyncCopy, Atomic, Other,
-}
-
 /// <summary>State spaces of a memory instruction (PTX ISA §5.1).</summary>
 internal enum Space : byte { Generic, Global, Shared, Local, Param, Const }
 

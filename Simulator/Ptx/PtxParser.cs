@@ -516,7 +516,10 @@ internal sealed class PtxParser
                     ReadToLineEnd();
                     continue;
                 case ".param":
-                    throw Error(".param declarations inside a body (call sequences) are not supported");
+                    // Call sequences declare their argument buffers in the body; the decoder rejects the call itself.
+                    foreach (var v in ParseVariableDecl("param", false, line, allowInit: false))
+                        fn.Body.Add(new BodyItem { Kind = BodyItemKind.VarDecl, Line = line, Variable = v });
+                    continue;
             }
             _pos = save;
             _line = saveLine;
@@ -589,14 +592,16 @@ internal sealed class PtxParser
     private Operand ParseOperand()
     {
         char c = Peek();
-        if (c == '{')
+        if (c == '{' || c == '(')
         {
+            // {a, b, c, d} vectors; (a, b) argument lists of call.
+            char close = c == '{' ? '}' : ')';
             _pos++;
             var els = new List<Operand>();
-            if (!TryChar('}'))
+            if (!TryChar(close))
             {
                 do { els.Add(ParseOperand()); } while (TryChar(','));
-                Expect('}');
+                Expect(close);
             }
             return new Operand { Kind = OperandKind.Vector, Elements = [.. els] };
         }
