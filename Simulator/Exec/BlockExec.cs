@@ -213,6 +213,18 @@ internal sealed unsafe class BlockExec
                         for (uint m = exec; m != 0; m &= m - 1) CompleteAllCopies(w, ref ins, BitOperations.TrailingZeroCount(m));
                         w.Exited |= exec;
                         w.Group &= ~exec;
+                        // Lanes already waiting at a collective that needs an exiting lane can never complete.
+                        uint pending = w.AtCollective;
+                        while (pending != 0)
+                        {
+                            int cpc = w.Pc[BitOperations.TrailingZeroCount(pending)];
+                            for (uint m = pending; m != 0; m &= m - 1)
+                            {
+                                int l = BitOperations.TrailingZeroCount(m);
+                                if (w.Pc[l] == cpc) pending &= ~(1u << l);
+                            }
+                            TryCompleteCollective(w, cpc);
+                        }
                     }
                     if (w.Group != 0)
                     {
@@ -298,6 +310,7 @@ internal sealed unsafe class BlockExec
             int l = BitOperations.TrailingZeroCount(m);
             if (w.Pc[l] == pc) waiting |= 1u << l;
         }
+        if (waiting == 0) return;
         uint req = RequiredLanes(w, ref ins, waiting);
         if ((req & w.Exited) != 0)
             throw new PtxSynchronizationException(Loc(w, pc, BitOperations.TrailingZeroCount(waiting)),
