@@ -121,6 +121,14 @@ public sealed class SimDevice
         return null;
     }
 
+    /// <summary>The allocation with the largest base at or below <paramref name="addr"/>, or null.</summary>
+    internal Allocation? Preceding(ulong addr)
+    {
+        Allocation? best = null;
+        foreach (var a in _allocs) if (a.Base <= addr && (best is null || a.Base > best.Base)) best = a;
+        return best;
+    }
+
     internal void EnsureModuleLoaded(PtxModule module)
     {
         if (_modulesLoaded.ContainsKey(module)) return;

@@ -456,12 +456,16 @@ internal sealed unsafe class BlockExec
         var a = L.Device.Find(addr, size);
         if (a is null)
         {
-            var near = L.Device.Find(addr, 1);
-            string why = near is not null
-                ? $"out of bounds: the access runs past the end of the {near.Length}-byte allocation at 0x{near.Base:X} ({near.Tag})"
-                : (addr >= AddressMap.SharedWindow && addr < AddressMap.SharedWindow + AddressMap.WindowSize)
-                    ? "out of bounds: a generic shared-memory address used as a global address (missing cvta.to.shared or wrong state space?)"
-                    : "out of bounds: the address is in no allocation";
+            var near = L.Device.Preceding(addr);
+            string why;
+            if (addr - AddressMap.SharedWindow < AddressMap.WindowSize)
+                why = "out of bounds: a generic shared-memory address used as a global address (missing cvta.to.shared or wrong state space?)";
+            else if (near is not null && addr < near.Base + (ulong)near.Length)
+                why = $"out of bounds: the access runs past the end of the {near.Length}-byte allocation at 0x{near.Base:X} ({near.Tag})";
+            else if (near is not null && addr - (near.Base + (ulong)near.Length) < (1UL << 20))
+                why = $"out of bounds: {addr - (near.Base + (ulong)near.Length)} bytes past the end of the {near.Length}-byte allocation at 0x{near.Base:X} ({near.Tag})";
+            else
+                why = addr < 4096 ? "out of bounds: a null (or nearly null) pointer" : "out of bounds: the address is in no allocation";
             throw MemError(w, ref ins, lane, "global", addr, size, why);
         }
         w.LastAlloc = a;

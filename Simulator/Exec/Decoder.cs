@@ -126,6 +126,14 @@ internal sealed unsafe class Decoder
             }
         }
 
+        // A call sequence is reported as such, before its .param stores are.
+        var call = _fn.Body.FirstOrDefault(b => b.Kind == BodyItemKind.Instruction && b.Parts[0] == "call");
+        if (call is not null)
+        {
+            _item = call;
+            throw CallError();
+        }
+
         // Second pass: registers and instructions.
         _scopes.Add(new Dictionary<string, int>(StringComparer.Ordinal));
         for (int k = 0; k < _fn.Body.Count; k++)
@@ -522,15 +530,7 @@ internal sealed unsafe class Decoder
             case "redux": return Redux();
             case "match": return MatchOp();
             case "mma": return Mma();
-            case "call":
-            {
-                var callee = _item.Operands.FirstOrDefault(o => o.Kind == OperandKind.Name)?.Name ?? "?";
-                var fn = _module.Parser.Functions.FirstOrDefault(f => f.Name == callee);
-                string why = fn is null ? $"callee {callee} is not in the module"
-                    : !fn.HasBody ? $"callee {callee} is an .extern function without a body, so the module would not link on a device either (NVRTC emits this for an intrinsic such as __dp4a whose declaring header is not included; use inline PTX)"
-                    : $"calls to device functions are not supported (mark {callee} __forceinline__)";
-                throw Unsupported(why);
-            }
+            case "call": throw CallError();
             case "ldmatrix": return LdMatrix();
             default:
                 throw Unsupported("");
@@ -1564,6 +1564,17 @@ internal sealed unsafe class Decoder
         i.Size = d.Length | (a.Length << 4) | (b.Length << 8) | (c.Length << 12);
         i.Fn = &MmaOps.Mma;
         return i;
+    }
+
+    /// <summary>Calls are rejected with the reason (device functions are inlined in our kernels; an .extern callee cannot link).</summary>
+    private PtxUnsupportedInstructionException CallError()
+    {
+        var callee = _item.Operands.FirstOrDefault(o => o.Kind == OperandKind.Name)?.Name ?? "?";
+        var fn = _module.Parser.Functions.FirstOrDefault(f => f.Name == callee);
+        string why = fn is null ? $"callee {callee} is not in the module"
+            : !fn.HasBody ? $"callee {callee} is an .extern function without a body, so the module would not link on a device either (NVRTC emits this for an intrinsic such as __dp4a whose declaring header is not included; use inline PTX)"
+            : $"calls to device functions are not supported (mark {callee} __forceinline__)";
+        return Unsupported(why);
     }
 
     private Instr LdMatrix()
