@@ -28,12 +28,17 @@ internal sealed unsafe class BlockExec
     public readonly int Threads;
     public readonly byte[] Shared;
     public readonly int SharedSize;
-    /// <summary>Per shared byte: the block serial that last wrote it (written this block ⇔ equals <see cref="BlockSerial"/>).</summary>
+    /// <summary>Per shared byte: the block serial that last wrote it (written this block ⇔ equals <see cref="BlockSerial"/>).
+    /// Writes of whole aligned words stamp <see cref="_wordWritten"/> instead; a byte counts as written when either stamp matches.</summary>
     private readonly int[] _sharedWritten;
-    private readonly int[] _raceWriter;      // thread linear + 1
-    private readonly int[] _raceWriteEpoch;
-    private readonly int[] _raceReader;      // warp + 1, or −1 for several warps
-    private readonly int[] _raceReadEpoch;
+    private readonly int[] _wordWritten;
+    /// <summary>Race-check state per shared byte: last write (epoch, thread + 1) and reads (epoch, warp + 1 or −1 for several).</summary>
+    private struct RaceCell
+    {
+        public int WriteEpoch, Writer, ReadEpoch, Reader;
+    }
+
+    private readonly RaceCell[] _race;
     public int BlockSerial;
     public int Epoch;
     public readonly byte[] Local;
@@ -59,16 +64,10 @@ internal sealed unsafe class BlockExec
         SharedSize = K.DynamicSharedOffset + l.DynamicShared;
         Shared = new byte[SharedSize];
         _sharedWritten = new int[SharedSize];
+        _wordWritten = new int[(SharedSize + 3) / 4];
         _checkInit = l.Options.CheckUninitializedShared;
         _checkRace = l.Options.CheckSharedRaces;
-        if (_checkRace)
-        {
-            _raceWriter = new int[SharedSize];
-            _raceWriteEpoch = new int[SharedSize];
-            _raceReader = new int[SharedSize];
-            _raceReadEpoch = new int[SharedSize];
-        }
-        else _raceWriter = _raceWriteEpoch = _raceReader = _raceReadEpoch = [];
+        _race = _checkRace ? new RaceCell[SharedSize] : [];
         Local = new byte[(long)Threads * K.LocalBytes];
         Param = l.Param;
         IssueCount = new long[K.Code.Length];
@@ -325,6 +324,7 @@ internal sealed unsafe class BlockExec
     {
         int live = 0;
         Span<int> arrived = stackalloc int[16];
+        arrived.Clear();
         foreach (var w in Warps)
         {
             live += BitOperations.PopCount(w.Live);
@@ -498,54 +498,77 @@ internal sealed unsafe class BlockExec
 
     private void CheckSharedRead(Warp w, ref Instr ins, int lane, int off, int size)
     {
-        int t = w.Id * 32 + lane;
+        if (_checkInit && !IsWritten(off, size))
+            throw new PtxUninitializedSharedReadException(Loc(w, ins.Index, lane), (ulong)off, size);
+        if (!_checkRace) return;
+        int epoch = Epoch, me = w.Id + 1;
         for (int i = off; i < off + size; i++)
         {
-            if (_checkInit && _sharedWritten[i] != BlockSerial)
-                throw new PtxUninitializedSharedReadException(Loc(w, ins.Index, lane), (ulong)off, size);
-            if (_checkRace)
-            {
-                if (_raceWriteEpoch[i] == Epoch && (_raceWriter[i] - 1) / 32 != w.Id)
-                    throw new PtxSharedRaceException(Loc(w, ins.Index, lane), (ulong)i,
-                        $"read after a write by thread {ThreadText(_raceWriter[i] - 1)} (warp {(_raceWriter[i] - 1) / 32}) with no barrier between");
-                if (_raceReadEpoch[i] != Epoch) { _raceReadEpoch[i] = Epoch; _raceReader[i] = w.Id + 1; }
-                else if (_raceReader[i] != w.Id + 1) _raceReader[i] = -1;
-            }
-        }
-        _ = t;
-    }
-
-    private void MarkSharedWrite(Warp w, ref Instr ins, int lane, int off, int size)
-    {
-        int t = w.Id * 32 + lane;
-        for (int i = off; i < off + size; i++)
-        {
-            _sharedWritten[i] = BlockSerial;
-            if (_checkRace)
-            {
-                if (_raceWriteEpoch[i] == Epoch && (_raceWriter[i] - 1) / 32 != w.Id)
-                    throw new PtxSharedRaceException(Loc(w, ins.Index, lane), (ulong)i,
-                        $"write after a write by thread {ThreadText(_raceWriter[i] - 1)} (warp {(_raceWriter[i] - 1) / 32}) with no barrier between");
-                if (_raceReadEpoch[i] == Epoch && _raceReader[i] != w.Id + 1)
-                    throw new PtxSharedRaceException(Loc(w, ins.Index, lane), (ulong)i,
-                        $"write after a read by {(_raceReader[i] < 0 ? "several warps" : $"warp {_raceReader[i] - 1}")} with no barrier between");
-                _raceWriteEpoch[i] = Epoch;
-                _raceWriter[i] = t + 1;
-            }
+            ref RaceCell c = ref _race[i];
+            if (c.WriteEpoch == epoch && (c.Writer - 1) >> 5 != w.Id)
+                throw new PtxSharedRaceException(Loc(w, ins.Index, lane), (ulong)i,
+                    $"read after a write by thread {ThreadText(c.Writer - 1)} (warp {(c.Writer - 1) / 32}) with no barrier between");
+            if (c.ReadEpoch != epoch) { c.ReadEpoch = epoch; c.Reader = me; }
+            else if (c.Reader != me) c.Reader = -1;
         }
     }
 
-    /// <summary>Marks shared bytes written without race checks (atomics: ordered by definition).</summary>
-    public void MarkSharedWrittenNoRace(int off, int size)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsWritten(int off, int size)
     {
-        for (int i = off; i < off + size; i++) _sharedWritten[i] = BlockSerial;
+        int serial = BlockSerial;
+        if (size >= 4)
+        {
+            // Aligned whole words (alignment was checked by the caller).
+            for (int wd = off >> 2, end = (off + size) >> 2; wd < end; wd++)
+                if (_wordWritten[wd] != serial && !BytesWritten(wd << 2, 4)) return false;
+            return true;
+        }
+        return _wordWritten[off >> 2] == serial || BytesWritten(off, size);
     }
 
-    public bool SharedIsWritten(int off, int size)
+    private bool BytesWritten(int off, int size)
     {
         for (int i = off; i < off + size; i++) if (_sharedWritten[i] != BlockSerial) return false;
         return true;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MarkWritten(int off, int size)
+    {
+        if (size >= 4)
+        {
+            for (int wd = off >> 2, end = (off + size) >> 2; wd < end; wd++) _wordWritten[wd] = BlockSerial;
+            return;
+        }
+        for (int i = off; i < off + size; i++) _sharedWritten[i] = BlockSerial;
+        if (_wordWritten[off >> 2] != BlockSerial && BytesWritten(off & ~3, Math.Min(4, SharedSize - (off & ~3))))
+            _wordWritten[off >> 2] = BlockSerial;
+    }
+
+    private void MarkSharedWrite(Warp w, ref Instr ins, int lane, int off, int size)
+    {
+        MarkWritten(off, size);
+        if (!_checkRace) return;
+        int t = w.Id * 32 + lane, epoch = Epoch, me = w.Id + 1;
+        for (int i = off; i < off + size; i++)
+        {
+            ref RaceCell c = ref _race[i];
+            if (c.WriteEpoch == epoch && (c.Writer - 1) >> 5 != w.Id)
+                throw new PtxSharedRaceException(Loc(w, ins.Index, lane), (ulong)i,
+                    $"write after a write by thread {ThreadText(c.Writer - 1)} (warp {(c.Writer - 1) / 32}) with no barrier between");
+            if (c.ReadEpoch == epoch && c.Reader != me)
+                throw new PtxSharedRaceException(Loc(w, ins.Index, lane), (ulong)i,
+                    $"write after a read by {(c.Reader < 0 ? "several warps" : $"warp {c.Reader - 1}")} with no barrier between");
+            c.WriteEpoch = epoch;
+            c.Writer = t + 1;
+        }
+    }
+
+    /// <summary>Marks shared bytes written without race checks (atomics: ordered by definition).</summary>
+    public void MarkSharedWrittenNoRace(int off, int size) => MarkWritten(off, size);
+
+    public bool SharedIsWritten(int off, int size) => IsWritten(off, size);
 
     private string ThreadText(int t)
     {

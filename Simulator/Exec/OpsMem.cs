@@ -85,7 +85,21 @@ internal static class MemOps
         }
     }
 
+    /// <summary>Most distinct words any one bank serves. Fast path: one distinct word per bank (conflict-free or broadcast); a second distinct word in a bank falls back to sorting.</summary>
     public static int Wavefronts(Span<uint> words, Span<int> perBank)
+    {
+        Span<uint> first = stackalloc uint[32];
+        uint seen = 0;
+        foreach (uint w in words)
+        {
+            int b = (int)(w & 31);
+            if ((seen >> b & 1) == 0) { seen |= 1u << b; first[b] = w; }
+            else if (first[b] != w) return WavefrontsSorted(words, perBank);
+        }
+        return seen == 0 ? 0 : 1;
+    }
+
+    private static int WavefrontsSorted(Span<uint> words, Span<int> perBank)
     {
         words.Sort();
         perBank.Clear();
@@ -106,17 +120,28 @@ internal static class MemOps
     {
         var b = w.B;
         int size = i.Size, n = i.V?.Length ?? 1, total = size * n;
+        bool sx = size < 8 && PTypes.IsSigned(i.Type);
+        ulong dmask = PTypes.Mask(i.DBits);
         Span<ulong> sectors = stackalloc ulong[64];
         int ns = 0;
+        ref ulong r = ref Lanes.R0(w);
+        int a = i.A << 5, d = i.D << 5;
+        ulong off0 = (ulong)i.Off;
         for (uint m = mask; m != 0; m &= m - 1)
         {
             int l = BitOperations.TrailingZeroCount(m);
-            ulong addr = w.Reg(i.A, l) + (ulong)i.Off;
+            ulong addr = Unsafe.Add(ref r, a + l) + off0;
             ref byte p = ref b.GlobalRef(w, ref i, l, addr, total);
-            if (i.V is null) w.Reg(i.D, l) = Ext(Read(ref p, size), size, ref i);
+            if (i.V is null)
+            {
+                ulong v = Read(ref p, size);
+                Unsafe.Add(ref r, d + l) = sx ? (ulong)PTypes.SignExtend(v, size * 8) & dmask : v;
+            }
             else for (int e = 0; e < n; e++) w.Reg(i.V![e], l) = Ext(Read(ref Unsafe.Add(ref p, e * size), size), size, ref i);
-            AddSector(sectors, ref ns, addr >> 5);
-            if ((addr + (ulong)total - 1) >> 5 != addr >> 5) AddSector(sectors, ref ns, (addr + (ulong)total - 1) >> 5);
+            ulong s0 = addr >> 5;
+            if (ns == 0 || sectors[ns - 1] != s0) AddSector(sectors, ref ns, s0);
+            ulong s1 = (addr + (ulong)total - 1) >> 5;
+            if (s1 != s0) AddSector(sectors, ref ns, s1);
         }
         CountGlobal(b.Stats, false, mask, total, ns);
     }
@@ -127,15 +152,20 @@ internal static class MemOps
         int size = i.Size, n = i.V?.Length ?? 1, total = size * n;
         Span<ulong> sectors = stackalloc ulong[64];
         int ns = 0;
+        ref ulong r = ref Lanes.R0(w);
+        int a = i.A << 5, src = i.B << 5;
+        ulong off0 = (ulong)i.Off;
         for (uint m = mask; m != 0; m &= m - 1)
         {
             int l = BitOperations.TrailingZeroCount(m);
-            ulong addr = w.Reg(i.A, l) + (ulong)i.Off;
+            ulong addr = Unsafe.Add(ref r, a + l) + off0;
             ref byte p = ref b.GlobalRef(w, ref i, l, addr, total);
-            if (i.V is null) Write(ref p, size, w.Reg(i.B, l));
+            if (i.V is null) Write(ref p, size, Unsafe.Add(ref r, src + l));
             else for (int e = 0; e < n; e++) Write(ref Unsafe.Add(ref p, e * size), size, w.Reg(i.V![e], l));
-            AddSector(sectors, ref ns, addr >> 5);
-            if ((addr + (ulong)total - 1) >> 5 != addr >> 5) AddSector(sectors, ref ns, (addr + (ulong)total - 1) >> 5);
+            ulong s0 = addr >> 5;
+            if (ns == 0 || sectors[ns - 1] != s0) AddSector(sectors, ref ns, s0);
+            ulong s1 = (addr + (ulong)total - 1) >> 5;
+            if (s1 != s0) AddSector(sectors, ref ns, s1);
         }
         CountGlobal(b.Stats, true, mask, total, ns);
     }
@@ -146,14 +176,23 @@ internal static class MemOps
     {
         var b = w.B;
         int size = i.Size, n = i.V?.Length ?? 1, total = size * n;
+        bool sx = size < 8 && PTypes.IsSigned(i.Type);
+        ulong dmask = PTypes.Mask(i.DBits);
         Span<uint> offs = stackalloc uint[32];
+        ref ulong r = ref Lanes.R0(w);
+        int a = i.A << 5, d = i.D << 5;
+        ulong off0 = (ulong)i.Off;
         for (uint m = mask; m != 0; m &= m - 1)
         {
             int l = BitOperations.TrailingZeroCount(m);
-            ulong off = w.Reg(i.A, l) + (ulong)i.Off;
+            ulong off = Unsafe.Add(ref r, a + l) + off0;
             ref byte p = ref b.SharedRead(w, ref i, l, off, total);
             offs[l] = (uint)off;
-            if (i.V is null) w.Reg(i.D, l) = Ext(Read(ref p, size), size, ref i);
+            if (i.V is null)
+            {
+                ulong v = Read(ref p, size);
+                Unsafe.Add(ref r, d + l) = sx ? (ulong)PTypes.SignExtend(v, size * 8) & dmask : v;
+            }
             else for (int e = 0; e < n; e++) w.Reg(i.V![e], l) = Ext(Read(ref Unsafe.Add(ref p, e * size), size), size, ref i);
         }
         CountShared(b.Stats, offs, mask, total, false);
@@ -164,13 +203,16 @@ internal static class MemOps
         var b = w.B;
         int size = i.Size, n = i.V?.Length ?? 1, total = size * n;
         Span<uint> offs = stackalloc uint[32];
+        ref ulong r = ref Lanes.R0(w);
+        int a = i.A << 5, src = i.B << 5;
+        ulong off0 = (ulong)i.Off;
         for (uint m = mask; m != 0; m &= m - 1)
         {
             int l = BitOperations.TrailingZeroCount(m);
-            ulong off = w.Reg(i.A, l) + (ulong)i.Off;
+            ulong off = Unsafe.Add(ref r, a + l) + off0;
             ref byte p = ref b.SharedWrite(w, ref i, l, off, total);
             offs[l] = (uint)off;
-            if (i.V is null) Write(ref p, size, w.Reg(i.B, l));
+            if (i.V is null) Write(ref p, size, Unsafe.Add(ref r, src + l));
             else for (int e = 0; e < n; e++) Write(ref Unsafe.Add(ref p, e * size), size, w.Reg(i.V![e], l));
         }
         CountShared(b.Stats, offs, mask, total, true);
