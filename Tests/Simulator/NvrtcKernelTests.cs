@@ -194,4 +194,62 @@ public class NvrtcKernelTests
         Assert.That(rep.GlobalLoadBytes, Is.EqualTo(n * 4), "cp.async reads each input byte once (the tail only src-size bytes)");
         Assert.That(rep.ByClass.Single(c => c.Class == OpClass.AsyncCopy).WarpInstructions, Is.GreaterThan(0));
     }
+
+    [Test]
+    public void CompilerMath_ExpLogSqrtDivTanhAndRounding()
+    {
+        var k = Kernel("math_scan.cu", "math_mix");
+        const int n = 301;
+        var x = RandomFloats(n, 61, -6f, 6f);
+        x[0] = 0.5f / 7f * 5; x[1] = -2.5f / 7f; x[2] = 0f; // rounding ties after the ×7
+        var dev = Device();
+        var dx = dev.Upload(x);
+        var dy = dev.Allocate(6 * n * 4);
+        var dr = dev.Allocate(4 * n * 4);
+        dev.Launch(k, new Dim3((n + 63) / 64), new Dim3(64), 0, dx, dy, dr, n);
+        var y = dev.Download<float>(dy, 6 * n);
+        var r = dev.Download<int>(dr, 4 * n);
+        var expected = new float[6 * n];
+        var ri = new int[4 * n];
+        for (int i = 0; i < n; i++)
+        {
+            float v = x[i];
+            expected[6 * i] = MathF.Exp(v);
+            expected[6 * i + 1] = MathF.Log(MathF.Abs(v) + 1e-3f);
+            expected[6 * i + 2] = MathF.Sqrt(MathF.Abs(v));
+            expected[6 * i + 3] = 1f / (v + 3f);
+            expected[6 * i + 4] = MathF.Tanh(v);
+            expected[6 * i + 5] = MathF.Max(MathF.Min(v, 0.5f), -0.5f);
+            float s = v * 7f;
+            ri[4 * i] = (int)MathF.Round(s, MidpointRounding.ToEven);
+            ri[4 * i + 1] = (int)MathF.Truncate(s);
+            ri[4 * i + 2] = (int)MathF.Floor(s);
+            ri[4 * i + 3] = (int)MathF.Ceiling(s);
+        }
+        // CUDA's documented maximum errors: expf 2 ulp, logf 1 ulp, tanhf 2 ulp; sqrtf and IEEE division are
+        // correctly rounded. 4e-7 relative (about 3 ulp) bounds them all; the sqrt/div/clamp columns are exact.
+        AssertClose(expected, y, 1e-7, 4e-7, "math_mix");
+        for (int i = 0; i < n; i++)
+        {
+            Assert.That(y[6 * i + 2], Is.EqualTo(expected[6 * i + 2]), $"sqrtf({x[i]}) is correctly rounded");
+            Assert.That(y[6 * i + 3], Is.EqualTo(expected[6 * i + 3]), $"1/(x+3) at {x[i]} is correctly rounded");
+        }
+        AssertEqual<int>(ri, r, "__float2int_rn/rz/rd/ru");
+    }
+
+    [Test]
+    public void WarpScan_ShuffleUp_IsExact()
+    {
+        var k = Kernel("math_scan.cu", "warp_scan");
+        const int n = 200;
+        var r = new Random(71);
+        var x = Enumerable.Range(0, n).Select(_ => r.Next(-1000, 1000)).ToArray();
+        var dev = Device();
+        var dx = dev.Upload(x);
+        var dy = dev.Allocate(n * 4);
+        dev.Launch(k, new Dim3(2), new Dim3(128), 0, dx, dy, n);
+        var expected = new int[n];
+        for (int i = 0; i < n; i++) expected[i] = x[i] + (i % 32 == 0 ? 0 : expected[i - 1]);
+        AssertEqual<int>(expected, dev.Download<int>(dy, n), "inclusive warp scan");
+    }
 }
