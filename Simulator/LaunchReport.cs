@@ -23,9 +23,17 @@ internal sealed class LaunchStats
     public long Barriers;
     public long DivergentBranches;
     public long AsyncCopyBytes;
+    /// <summary>Warp issues and thread executions per decoded instruction (sized by the first block that folds into it).</summary>
+    public long[] IssueByInstr = [];
+    public long[] LanesByInstr = [];
 
     public void Add(LaunchStats o)
     {
+        if (o.IssueByInstr.Length > 0)
+        {
+            if (IssueByInstr.Length == 0) { IssueByInstr = new long[o.IssueByInstr.Length]; LanesByInstr = new long[o.IssueByInstr.Length]; }
+            for (int i = 0; i < IssueByInstr.Length; i++) { IssueByInstr[i] += o.IssueByInstr[i]; LanesByInstr[i] += o.LanesByInstr[i]; }
+        }
         WarpInstructions += o.WarpInstructions;
         ThreadInstructions += o.ThreadInstructions;
         for (int i = 0; i < ClassWarp.Length; i++) { ClassWarp[i] += o.ClassWarp[i]; ClassThread[i] += o.ClassThread[i]; }
@@ -52,6 +60,13 @@ internal sealed class LaunchStats
         AtomicOps = Barriers = DivergentBranches = AsyncCopyBytes = 0;
     }
 }
+
+/// <summary>One PTX instruction's share of a launch.</summary>
+/// <param name="Line">1-based line in the PTX text.</param>
+/// <param name="Instruction">The instruction as written.</param>
+/// <param name="WarpInstructions">Times a warp issued it.</param>
+/// <param name="ThreadInstructions">Lane executions (predicate-true active lanes summed).</param>
+public sealed record InstructionCount(int Line, string Instruction, long WarpInstructions, long ThreadInstructions);
 
 /// <summary>Count of one opcode class in a launch.</summary>
 /// <param name="Class">The class (integer, fp32, global load, mma, ...).</param>
@@ -102,6 +117,8 @@ public sealed class LaunchReport
     public required long BarrierReleases { get; init; }
     public required long DivergentBranches { get; init; }
     public required long AsyncCopyBytes { get; init; }
+    /// <summary>The most issued instructions (up to 12), most first: where the kernel spends its instructions.</summary>
+    public required IReadOnlyList<InstructionCount> HotInstructions { get; init; }
     /// <summary>Host wall time of the simulation, ms.</summary>
     public required double SimulationMs { get; init; }
 
@@ -129,6 +146,12 @@ public sealed class LaunchReport
         sb.AppendLine(c, $"  global store   {GlobalStoreRequests,10:N0} req  {GlobalStoreBytes,14:N0} B  {GlobalStoreSectors,12:N0} sectors  {SectorsPerStoreRequest,5:F2} sectors/req  efficiency {GlobalStoreEfficiency:P0}");
         sb.AppendLine(c, $"  shared         {SharedLoadRequests,10:N0} ld  {SharedStoreRequests,10:N0} st  {SharedLoadBytes + SharedStoreBytes,14:N0} B  wavefronts {SharedWavefronts:N0} (ideal {SharedIdealWavefronts:N0}, bank conflicts {SharedBankConflicts:N0})");
         sb.AppendLine(c, $"  local          {LocalLoadBytes:N0} B loaded, {LocalStoreBytes:N0} B stored;  cp.async {AsyncCopyBytes:N0} B;  atomics {AtomicOperations:N0};  barriers {BarrierReleases:N0};  divergent branches {DivergentBranches:N0}");
+        if (HotInstructions.Count > 0)
+        {
+            sb.AppendLine("  hottest instructions (warp issues, share, PTX line):");
+            foreach (var h in HotInstructions)
+                sb.AppendLine(c, $"    {h.WarpInstructions,12:N0} {(double)h.WarpInstructions / Math.Max(1, WarpInstructions),6:P1}  line {h.Line,-6} {h.Instruction}");
+        }
         return sb.ToString();
     }
 
@@ -160,6 +183,7 @@ public sealed class LaunchReport
         atomicOperations = AtomicOperations,
         barrierReleases = BarrierReleases,
         divergentBranches = DivergentBranches,
+        hotInstructions = HotInstructions,
         simulationMs = SimulationMs,
     }, JsonOptions);
 
@@ -177,5 +201,11 @@ public sealed class LaunchReport
         LocalLoadBytes = s.LocalLoadBytes, LocalStoreBytes = s.LocalStoreBytes,
         AtomicOperations = s.AtomicOps, BarrierReleases = s.Barriers, DivergentBranches = s.DivergentBranches,
         AsyncCopyBytes = s.AsyncCopyBytes, SimulationMs = ms,
+        HotInstructions = Enumerable.Range(0, s.IssueByInstr.Length)
+            .Where(i => s.IssueByInstr[i] > 0)
+            .OrderByDescending(i => s.IssueByInstr[i]).ThenBy(i => i)
+            .Take(12)
+            .Select(i => new InstructionCount(k.Lines[i], k.Text[i], s.IssueByInstr[i], s.LanesByInstr[i]))
+            .ToArray(),
     };
 }

@@ -391,6 +391,7 @@ internal sealed unsafe class BlockExec
     {
         // Per-instruction issue counts → totals and per-class counts; cleared for the next block.
         var code = K.Code;
+        if (Stats.IssueByInstr.Length == 0) { Stats.IssueByInstr = new long[code.Length]; Stats.LanesByInstr = new long[code.Length]; }
         for (int i = 0; i < code.Length; i++)
         {
             long n = IssueCount[i];
@@ -400,6 +401,8 @@ internal sealed unsafe class BlockExec
             Stats.ThreadInstructions += t;
             Stats.ClassWarp[(int)code[i].Class] += n;
             Stats.ClassThread[(int)code[i].Class] += t;
+            Stats.IssueByInstr[i] += n;
+            Stats.LanesByInstr[i] += t;
             IssueCount[i] = 0;
             LaneCount[i] = 0;
         }

@@ -94,5 +94,22 @@ public class LaunchReportTests
         Assert.That(root.GetProperty("globalLoad").GetProperty("bytes").GetInt64(), Is.EqualTo(256));
         Assert.That(root.GetProperty("globalStore").GetProperty("sectorsPerRequest").GetDouble(), Is.EqualTo(4.0));
         Assert.That(root.GetProperty("byClass").EnumerateArray().Select(e => e.GetProperty("class").GetString()), Does.Contain("GlobalLoad"));
+        Assert.That(root.GetProperty("hotInstructions").GetArrayLength(), Is.EqualTo(rep.HotInstructions.Count));
+        Assert.That(text, Does.Contain("hottest instructions").And.Contain("ld.global.f32 %f1, [%rd3];"));
+    }
+
+    [Test]
+    public void HotInstructions_RankTheLoopBody()
+    {
+        var rep = Launch("""
+            mov.u32 %r1, 0;
+            LOOP:
+            add.u32 %r1, %r1, 1;
+            setp.lt.u32 %p1, %r1, 100;
+            @%p1 bra LOOP;
+            """, 32);
+        Assert.That(rep.HotInstructions.Take(3).Select(h => h.WarpInstructions), Is.All.EqualTo(100));
+        Assert.That(rep.HotInstructions.Take(3).Select(h => h.Instruction), Is.EquivalentTo(new[] { "add.u32 %r1, %r1, 1;", "setp.lt.u32 %p1, %r1, 100;", "@%p1 bra LOOP;" }));
+        Assert.That(rep.HotInstructions[0].ThreadInstructions, Is.EqualTo(3200));
     }
 }
