@@ -90,27 +90,31 @@ internal static class WarpOps
     public static void Match(Warp w, ref Instr i, uint mask)
     {
         ulong vm = PTypes.Mask(PTypes.Bits(i.Type));
-        bool all = i.Aux == 1;
-        uint allSame = mask;
-        ulong first = w.Reg(i.A, BitOperations.TrailingZeroCount(mask)) & vm;
-        for (uint m = mask; m != 0; m &= m - 1)
-            if ((w.Reg(i.A, BitOperations.TrailingZeroCount(m)) & vm) != first) { allSame = 0; break; }
+        Span<ulong> v = stackalloc ulong[32];
         for (uint m = mask; m != 0; m &= m - 1)
         {
             int l = BitOperations.TrailingZeroCount(m);
-            if (all)
+            v[l] = w.Reg(i.A, l) & vm; // snapshot: d may be a
+        }
+        uint allSame = mask;
+        ulong first = v[BitOperations.TrailingZeroCount(mask)];
+        for (uint m = mask; m != 0; m &= m - 1)
+            if (v[BitOperations.TrailingZeroCount(m)] != first) { allSame = 0; break; }
+        for (uint m = mask; m != 0; m &= m - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(m);
+            if (i.Aux == 1)
             {
                 w.Reg(i.D, l) = allSame;
                 if (i.D2 >= 0) w.Reg(i.D2, l) = allSame != 0 ? 1UL : 0UL;
             }
             else
             {
-                ulong v = w.Reg(i.A, l) & vm;
                 uint same = 0;
                 for (uint k = mask; k != 0; k &= k - 1)
                 {
                     int o = BitOperations.TrailingZeroCount(k);
-                    if ((w.Reg(i.A, o) & vm) == v) same |= 1u << o;
+                    if (v[o] == v[l]) same |= 1u << o;
                 }
                 w.Reg(i.D, l) = same;
             }

@@ -115,6 +115,31 @@ public class PtxWarpTests
         }
     }
 
+    [Test]
+    public void Collectives_DestinationMayAliasTheSource()
+    {
+        var r = Run32("""
+            and.b32 %r1, %r0, 3;
+            match.any.sync.b32 %r1, %r1, 0xffffffff;     // d = a
+            mov.u32 %r2, %r0;
+            shfl.sync.bfly.b32 %r2, %r2, 1, 0x1f, 0xffffffff;
+            setp.eq.u32 %p1, %r0, 3;
+            vote.sync.any.pred %p1, %p1, 0xffffffff;
+            selp.u32 %r3, 1, 0, %p1;
+            mul.wide.u32 %rd2, %r0, 12;
+            add.s64 %rd3, %rd0, %rd2;
+            st.global.u32 [%rd3], %r1;
+            st.global.u32 [%rd3+4], %r2;
+            st.global.u32 [%rd3+8], %r3;
+            """, 96, block: 32);
+        for (int l = 0; l < 32; l++)
+        {
+            Assert.That(r[3 * l], Is.EqualTo(0x11111111u << (l & 3)), $"match lane {l}");
+            Assert.That(r[3 * l + 1], Is.EqualTo((uint)(l ^ 1)), $"shfl lane {l}");
+            Assert.That(r[3 * l + 2], Is.EqualTo(1u), $"vote lane {l}");
+        }
+    }
+
     // ------------------------------------------------------------------ ldmatrix
 
     [Test]
