@@ -93,10 +93,19 @@ internal sealed unsafe class BlockExec
         long issued = 0;
         while (true)
         {
-            foreach (var w in Warps)
+            // Round-robin in time slices, so a warp spinning on a flag another warp sets makes progress;
+            // when no warp can run, a barrier is released or the block is deadlocked.
+            bool any;
+            do
             {
-                if (w.Runnable != 0) issued = RunWarp(w, issued);
-            }
+                any = false;
+                foreach (var w in Warps)
+                {
+                    if (w.Runnable == 0) continue;
+                    issued = RunWarp(w, issued, issued + TimeSlice);
+                    any = true;
+                }
+            } while (any);
             bool allExited = true;
             foreach (var w in Warps) if (w.Live != 0) { allExited = false; break; }
             if (allExited) break;
@@ -161,7 +170,10 @@ internal sealed unsafe class BlockExec
         }
     }
 
-    private long RunWarp(Warp w, long issued)
+    /// <summary>Warp instructions a warp runs before the next runnable warp gets its turn.</summary>
+    private const long TimeSlice = 4096;
+
+    private long RunWarp(Warp w, long issued, long sliceEnd)
     {
         var code = K.Code;
         var issue = IssueCount;
@@ -169,6 +181,7 @@ internal sealed unsafe class BlockExec
         while (true)
         {
             if (w.Group == 0 && !w.Reselect()) return issued;
+            if (issued >= sliceEnd) return issued;
             int pc = w.GroupPc;
             ref Instr ins = ref code[pc];
             uint exec = w.Group;
@@ -483,7 +496,7 @@ internal sealed unsafe class BlockExec
             throw MemError(w, ref ins, lane, "shared", off, size, $"out of bounds: the block has {SharedSize} bytes of shared memory ({K.StaticSharedBytes} static + {L.DynamicShared} dynamic)");
         if ((off & (ulong)(size - 1)) != 0)
             throw MemError(w, ref ins, lane, "shared", off, size, "misaligned access");
-        if (_checkInit || _checkRace) CheckSharedRead(w, ref ins, lane, (int)off, size);
+        if (_checkInit || _checkRace) CheckSharedRead(w, ref ins, lane, (int)off, size, ins.Sync);
         return ref Shared[off];
     }
 
@@ -495,15 +508,16 @@ internal sealed unsafe class BlockExec
             throw MemError(w, ref ins, lane, "shared", off, size, $"out of bounds: the block has {SharedSize} bytes of shared memory ({K.StaticSharedBytes} static + {L.DynamicShared} dynamic)");
         if ((off & (ulong)(size - 1)) != 0)
             throw MemError(w, ref ins, lane, "shared", off, size, "misaligned access");
-        MarkSharedWrite(w, ref ins, lane, (int)off, size);
+        if (ins.Sync) MarkWritten((int)off, size);
+        else MarkSharedWrite(w, ref ins, lane, (int)off, size);
         return ref Shared[off];
     }
 
-    private void CheckSharedRead(Warp w, ref Instr ins, int lane, int off, int size)
+    private void CheckSharedRead(Warp w, ref Instr ins, int lane, int off, int size, bool sync)
     {
         if (_checkInit && !IsWritten(off, size))
             throw new PtxUninitializedSharedReadException(Loc(w, ins.Index, lane), (ulong)off, size);
-        if (!_checkRace) return;
+        if (!_checkRace || sync) return;
         int epoch = Epoch, me = w.Id + 1;
         for (int i = off; i < off + size; i++)
         {

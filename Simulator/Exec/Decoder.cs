@@ -1253,6 +1253,7 @@ internal sealed unsafe class Decoder
         });
         _ = isConst;
         if (_item.Operands.Length < 2) ExpectOperands(2);
+        i.Sync = Has("volatile") || Has("relaxed") || Has("acquire");
         i.Type = t;
         i.Space = sp;
         i.Size = PTypes.Size(t);
@@ -1296,6 +1297,7 @@ internal sealed unsafe class Decoder
             _ => OpClass.GenericStore,
         });
         if (_item.Operands.Length < 2) ExpectOperands(2);
+        i.Sync = Has("volatile") || Has("relaxed") || Has("release");
         i.Type = t;
         i.Space = sp;
         i.Size = PTypes.Size(t);

@@ -85,6 +85,8 @@ internal unsafe struct Instr
     public PType Type3;
     public Rnd Rnd;
     public bool Ftz, Sat;
+    /// <summary>A synchronizing access (.volatile, .relaxed, .acquire, .release): exempt from the shared race check, like atomics.</summary>
+    public bool Sync;
     /// <summary>Bytes per access (ld/st/atom/cp.async) or element count.</summary>
     public int Size;
     /// <summary>Address offset, or an immediate that handlers use directly.</summary>

@@ -283,4 +283,40 @@ public class PtxControlTests
             """, 64, block: 96, extraDecls: ".shared .align 4 .b8 sm[256];");
         for (uint t = 0; t < 64; t++) Assert.That(r[t], Is.EqualTo(t ^ 32));
     }
+
+    [Test]
+    public void SpinWaitOnAFlagSetByAnotherWarp_CompletesWithVolatileAccesses()
+    {
+        // Warp 0 spins on a shared flag until warp 1 publishes a value; warps are time-sliced, and volatile
+        // accesses synchronize (they are not reported as races).
+        var r = Run32("""
+            setp.eq.u32 %p1, %r0, 32;
+            @%p1 st.shared.u32 [flag], 0;
+            bar.sync 0;
+            setp.ge.u32 %p2, %r0, 32;
+            @%p2 bra PRODUCER;
+            SPIN:
+            ld.volatile.shared.u32 %r1, [flag];
+            setp.eq.u32 %p3, %r1, 0;
+            @%p3 bra SPIN;
+            ld.volatile.shared.u32 %r2, [data];
+            mul.wide.u32 %rd2, %r0, 4;
+            add.s64 %rd3, %rd0, %rd2;
+            st.global.u32 [%rd3], %r2;
+            bra.uni END;
+            PRODUCER:
+            // warp 1 works a while before publishing; warp 0, which the scheduler visits first, spins
+            mov.u32 %r3, 0;
+            WORK:
+            add.u32 %r3, %r3, 1;
+            setp.lt.u32 %p4, %r3, 20000;
+            @%p4 bra WORK;
+            @%p1 st.volatile.shared.u32 [data], 4242;
+            membar.cta;
+            @%p1 st.volatile.shared.u32 [flag], 1;
+            END:
+            ret;
+            """, 32, block: 64, extraDecls: ".shared .align 4 .b8 flag[4];\n.shared .align 4 .b8 data[4];");
+        Assert.That(r, Is.All.EqualTo(4242u));
+    }
 }
