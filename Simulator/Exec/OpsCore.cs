@@ -13,7 +13,6 @@ internal interface IOp3 { static abstract ulong Do(ulong a, ulong b, ulong c, re
 
 /// <summary>Integer widths as types, so that generic handlers are specialized per width by the JIT.</summary>
 internal interface IWidth { static abstract int Bits { get; } }
-internal struct W8 : IWidth { public static int Bits => 8; }
 internal struct W16 : IWidth { public static int Bits => 16; }
 internal struct W32 : IWidth { public static int Bits => 32; }
 internal struct W64 : IWidth { public static int Bits => 64; }

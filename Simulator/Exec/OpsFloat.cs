@@ -178,14 +178,6 @@ internal static class H16
         }
         return r;
     }
-
-    public static ulong Map2(ulong a, ulong b, ref Instr i, Func2 f)
-    {
-        if (i.Size != 2) return f(a & 0xFFFF, b & 0xFFFF, ref i);
-        return f(a & 0xFFFF, b & 0xFFFF, ref i) | (f((a >> 16) & 0xFFFF, (b >> 16) & 0xFFFF, ref i) << 16);
-    }
-
-    public delegate ulong Func2(ulong a, ulong b, ref Instr i);
 }
 
 internal struct AddH : IOp2

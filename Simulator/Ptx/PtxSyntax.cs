@@ -45,9 +45,6 @@ internal sealed class Operand
     /// <summary>Address offset in bytes (Address kind), or symbol offset for name+imm operands.</summary>
     public long Offset;
 
-    /// <summary>The address has no base name: [imm].</summary>
-    public bool AbsoluteAddress => Kind == OperandKind.Address && Name is null;
-
     public override string ToString() => Kind switch
     {
         OperandKind.Name => (Negated ? "!" : "") + Name + (Offset != 0 ? (Offset > 0 ? "+" : "") + Offset : ""),
