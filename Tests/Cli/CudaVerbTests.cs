@@ -40,6 +40,46 @@ public class CudaVerbTests
         }
     }
 
+    [Test]
+    public void KernelsSimulateRunsTheChecksInThePtxSimulatorAndPrintsCounters()
+    {
+        CudaTestSupport.RequireNvrtc();
+        var saved = Environment.GetEnvironmentVariable(KernelCache.DirectoryVariable);
+        Environment.SetEnvironmentVariable(KernelCache.DirectoryVariable, CudaTestSupport.RunCache.Directory);
+        try
+        {
+            var expected = GpuOpChecks.All().Where(c => c.Work <= 5_000_000 && c.Name.Contains("maxpool", StringComparison.OrdinalIgnoreCase)).ToList();
+            Assert.That(expected, Is.Not.Empty);
+            var text = Run("kernels", "--simulate", "--filter", "maxpool");
+            Assert.That(text.Code, Is.EqualTo(ExitCodes.Ok), text.ToString());
+            Assert.That(text.Lines.Count(l => l.StartsWith("PASS  ", StringComparison.Ordinal)), Is.EqualTo(expected.Count));
+            Assert.That(text.Out, Does.Contain("warp-instr").And.Contain("sect/req").And.Contain("bank conflicts"));
+            Assert.That(text.Lines[^1], Is.EqualTo($"simulated {expected.Count} kernel checks: {expected.Count} passed, 0 failed"));
+
+            var json = Run("kernels", "--simulate", "--filter", "maxpool", "--json");
+            Assert.That(json.Code, Is.EqualTo(ExitCodes.Ok), json.ToString());
+            using var doc = JsonDocument.Parse(json.Out);
+            var rows = doc.RootElement.EnumerateArray().ToList();
+            Assert.That(rows.Select(r => r.GetProperty("check").GetString()), Is.EqualTo(expected.Select(c => c.Name)));
+            foreach (var r in rows)
+            {
+                Assert.That(r.GetProperty("passed").GetBoolean(), Is.True, r.GetProperty("detail").GetString());
+                var launches = r.GetProperty("launches").EnumerateArray().ToList();
+                Assert.That(launches, Is.Not.Empty);
+                Assert.That(launches.Select(l => l.GetProperty("warpInstructions").GetInt64()), Is.All.GreaterThan(0));
+                Assert.That(launches.Select(l => l.GetProperty("globalStore").GetProperty("bytes").GetInt64()), Is.All.GreaterThan(0));
+            }
+
+            var none = Run("kernels", "--simulate", "--filter", "no-such-kernel");
+            Assert.That(none.Code, Is.EqualTo(ExitCodes.ModelOrInputError), none.ToString());
+            Assert.That(none.Err, Does.Contain("no kernel check matches 'no-such-kernel'"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(KernelCache.DirectoryVariable, saved);
+        }
+    }
+
     [TestCase("sm_8x")]
     [TestCase("ampere")]
     public void KernelsRejectsAnArchitectureThatIsNotOne(string arch)
