@@ -18,14 +18,18 @@ namespace Vgg.Perf.Harness;
 /// <param name="PeakGflopsOneThread">FMA peak on one thread, GFLOP/s.</param>
 /// <param name="CopyGBps">Copy bandwidth on <see cref="Threads"/> threads, GB/s (10⁹ bytes/s, read + write); best of the repetitions.</param>
 /// <param name="CopyBufferBytes">Size of each of the two copy buffers, bytes.</param>
-/// <param name="Repetitions">Repetitions of each measurement (the best is kept: interference only slows a loop down).</param>
-public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, double PeakGflopsOneThread, double CopyGBps, long CopyBufferBytes, int Repetitions)
+/// <param name="Repetitions">Repetitions of each measurement (the best is kept: interference from other processes only slows a loop down).</param>
+/// <param name="PeakGflopsMedian">Median over the repetitions of the FMA rate on <see cref="Threads"/> threads: far below the best, the machine was busy.</param>
+/// <param name="CopyGBpsMedian">Median over the repetitions of the copy bandwidth.</param>
+public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, double PeakGflopsOneThread, double CopyGBps, long CopyBufferBytes, int Repetitions,
+    double PeakGflopsMedian, double CopyGBpsMedian)
 {
     /// <summary>Default size of each copy buffer: 256 MiB, far above any last-level cache here.</summary>
     public const long DefaultCopyBytes = 256L << 20;
 
     public override string ToString() =>
-        $"FMA peak {PeakGflops:F1} GFLOP/s on {Threads} thread(s) ({PeakGflopsOneThread:F1} on 1), {Isa}; copy {CopyGBps:F1} GB/s (read + write, 2×{CopyBufferBytes >> 20} MiB)";
+        $"FMA peak {PeakGflops:F1} GFLOP/s on {Threads} thread(s) (median of {Repetitions}: {PeakGflopsMedian:F1}; best on 1 thread {PeakGflopsOneThread:F1}), {Isa}; " +
+        $"copy {CopyGBps:F1} GB/s (median {CopyGBpsMedian:F1}; read + write, 2×{CopyBufferBytes >> 20} MiB)";
 
     /// <summary>The widest FMA form this process can run: 512-, 256- or 128-bit vectors.</summary>
     public static string DetectIsa()
@@ -36,13 +40,16 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         return "Vector128<float> (no hardware FMA detected; multiply-add may be emulated)";
     }
 
-    /// <summary>Measures both ceilings (about a second in all with the default sizes).</summary>
+    /// <summary>
+    /// Measures both ceilings (about two seconds with the defaults). Many short repetitions, best kept: on a
+    /// shared machine a short burst is more likely to find the cores free than one long run.
+    /// </summary>
     /// <param name="threads">Threads to run on (≥ 1).</param>
     /// <param name="copyBytes">Size of each copy buffer in bytes (≥ 1 MiB).</param>
     /// <param name="repetitions">Repetitions of each loop, best kept (≥ 1).</param>
     /// <param name="fmaSeconds">Target duration of one FMA repetition, seconds.</param>
     /// <exception cref="ArgumentOutOfRangeException">An argument below its minimum.</exception>
-    public static MachineCeiling Measure(int threads, long copyBytes = DefaultCopyBytes, int repetitions = 3, double fmaSeconds = 0.15)
+    public static MachineCeiling Measure(int threads, long copyBytes = DefaultCopyBytes, int repetitions = 10, double fmaSeconds = 0.05)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(copyBytes, 1L << 20);
@@ -58,13 +65,17 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         }
         iters = Math.Max(iters, 1 << 16);
         double flopsPerIter = 16.0 * 2 * LanesOfFmaLoop;
-        double best1 = 0, bestT = 0;
+        double best1 = 0;
+        var rates = new double[repetitions];
         for (int r = 0; r < repetitions; r++)
         {
             best1 = Math.Max(best1, flopsPerIter * iters / TimeOnThreads(1, _ => FmaLoop(iters)) / 1e9);
-            bestT = Math.Max(bestT, threads * flopsPerIter * iters / TimeOnThreads(threads, _ => FmaLoop(iters)) / 1e9);
+            rates[r] = threads * flopsPerIter * iters / TimeOnThreads(threads, _ => FmaLoop(iters)) / 1e9;
         }
-        return new MachineCeiling(DetectIsa(), threads, bestT, best1, CopyBandwidth(threads, copyBytes, repetitions), copyBytes, repetitions);
+        int copyReps = Math.Max(1, repetitions / 2);
+        var copy = CopyBandwidth(threads, copyBytes, copyReps);
+        return new MachineCeiling(DetectIsa(), threads, rates.Max(), best1, copy.Max(), copyBytes, repetitions,
+            SampleStatistics.Of(rates).Median, SampleStatistics.Of(copy).Median);
     }
 
     private static int LanesOfFmaLoop => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;
@@ -136,7 +147,7 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         return Vector128.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15)));
     }
 
-    private static unsafe double CopyBandwidth(int threads, long bytes, int repetitions)
+    private static unsafe double[] CopyBandwidth(int threads, long bytes, int repetitions)
     {
         bytes = bytes / (64L * threads) * 64L * threads; // whole cache lines per thread
         var src = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
@@ -147,13 +158,13 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
             NativeMemory.Fill(src, (nuint)bytes, 0x5A);
             NativeMemory.Fill(dst, (nuint)bytes, 0xA5);
             long chunk = bytes / threads;
-            double best = 0;
+            var rates = new double[repetitions];
             for (int r = 0; r < repetitions + 1; r++) // the first repetition warms up
             {
                 double s = TimeOnThreads(threads, t => { Buffer.MemoryCopy(src + t * chunk, dst + t * chunk, chunk, chunk); return 0f; });
-                if (r > 0) best = Math.Max(best, 2.0 * bytes / s / 1e9);
+                if (r > 0) rates[r - 1] = 2.0 * bytes / s / 1e9;
             }
-            return best;
+            return rates;
         }
         finally
         {
