@@ -68,6 +68,39 @@ public static class ReferenceOps
         };
     }
 
+    /// <summary>
+    /// Whether <see cref="Evaluate"/> implements <paramref name="op"/> for these input dtypes (null for an
+    /// absent input) and spatial rank (input rank − 2 for Conv and pooling; ignored otherwise). When not,
+    /// <paramref name="reason"/> says what is missing. Mirrors the table in the class remarks.
+    /// </summary>
+    public static bool Supports(Op op, IReadOnlyList<DType?> inputs, int inputRank, out string? reason)
+    {
+        reason = null;
+        DType? x = inputs.Count > 0 ? inputs[0] : null;
+        bool F(DType? t) => t is { } d && d.IsFloatingPoint();
+        bool I(DType? t) => t is { } d && d.IsInteger();
+        bool SignedInt(DType? t) => t is DType.Int8 or DType.Int16 or DType.Int32 or DType.Int64;
+        string? problem = op switch
+        {
+            ConvOp or MaxPoolOp or AveragePoolOp when inputRank is not (3 or 4) => $"{inputRank - 2} spatial axes; 1-D (NCL) and 2-D (NCHW) are supported",
+            ConvOp or GemmOp or BatchNormOp or AveragePoolOp or AdaptiveAvgPoolOp or GlobalAveragePoolOp or SoftmaxOp or LogSoftmaxOp or ReduceMeanOp
+                when !F(x) => $"dtype {x?.Name()} (supported: float32, float64, float16, bfloat16)",
+            MatMulOp or BinaryOp when !F(x) && !I(x) => $"dtype {x?.Name()} (supported: floating-point and integer types)",
+            MaxPoolOp or GlobalMaxPoolOp when !F(x) && x is not (DType.UInt8 or DType.Int8) => $"dtype {x?.Name()} (supported: floating-point types, int8, uint8)",
+            UnaryOp { Kind: UnaryKind.Relu or UnaryKind.Neg or UnaryKind.Abs } when !F(x) && !SignedInt(x) => $"dtype {x?.Name()} (supported: floating-point and signed integer types)",
+            UnaryOp { Kind: not (UnaryKind.Relu or UnaryKind.Neg or UnaryKind.Abs) } when !F(x) => $"dtype {x?.Name()} (supported: float32, float64, float16, bfloat16)",
+            QuantizeLinearOp when !F(x) => $"input dtype {x?.Name()} (supported: floating-point types)",
+            DequantizeLinearOp when x is not (DType.UInt8 or DType.Int8 or DType.UInt16 or DType.Int16 or DType.Int32) => $"input dtype {x?.Name()} (supported: uint8, int8, uint16, int16, int32)",
+            ConvOp or GemmOp or MatMulOp or BinaryOp or UnaryOp or MaxPoolOp or AveragePoolOp or AdaptiveAvgPoolOp or GlobalAveragePoolOp
+                or GlobalMaxPoolOp or FlattenOp or ReshapeOp or BatchNormOp or DropoutOp or SoftmaxOp or LogSoftmaxOp or ReduceMeanOp
+                or IdentityOp or CastOp or QuantizeLinearOp or DequantizeLinearOp or ConstantOfShapeOp or ShapeOp or GatherOp
+                or UnsqueezeOp or SqueezeOp or ConcatOp or ConstantOp => null,
+            _ => "the reference executor does not implement this operator",
+        };
+        reason = problem;
+        return problem is null;
+    }
+
     /// <summary>ONNX Shape of a known shape: the dimensions [start, end) as an int64 1-D tensor.</summary>
     public static Tensor ShapeOf(int[] shape, ShapeOp op)
     {
