@@ -21,6 +21,9 @@ public sealed record BenchCommandLine
     /// <summary>--spec: a JSON model spec for our engine.</summary>
     public string? Spec { get; init; }
 
+    /// <summary>--weights-seed: seed of the seeded weights for --arch without --weights (default 0).</summary>
+    public int WeightsSeed { get; init; }
+
     /// <summary>--image-shape C,H,W where the model's input size is dynamic.</summary>
     public int[]? ImageShape { get; init; }
 
@@ -65,7 +68,7 @@ public static class BenchCommand
     /// <summary>Usage text.</summary>
     public const string Usage = """
         usage: vgg bench [model] [options]
-          model (ours):   --arch vgg16 [--weights FILE] | --spec FILE.json [--weights FILE] | --onnx FILE
+          model (ours):   --arch vgg16 [--weights FILE | --weights-seed N] | --spec FILE.json [--weights FILE]
           baseline:       --onnx FILE (ONNX Runtime on the same model and weights) [--ort-provider cpu|cuda] | --no-ort
           --backend cpu|cuda|reference   our backend (default cpu)       --precision fp32|fp16|int8 (default fp32)
           --no-ours                      time ONNX Runtime alone
@@ -103,6 +106,7 @@ public static class BenchCommand
                 case "--arch": c = c with { Arch = Next() }; break;
                 case "--weights": c = c with { Weights = Next() }; break;
                 case "--spec": c = c with { Spec = Next() }; break;
+                case "--weights-seed": c = c with { WeightsSeed = NextInt() }; break;
                 case "--image-shape":
                     var img = NextInts();
                     if (img.Length != 3 || img.Any(d => d < 1)) throw new ArgumentException($"--image-shape needs C,H,W (three positive integers), got '{args[i]}'");
@@ -157,9 +161,8 @@ public static class BenchCommand
     }
 
     /// <summary>
-    /// Runs <c>vgg bench</c>. <paramref name="ourTarget"/> builds our engine's target from the command line
-    /// (the CLI passes one that knows the session and model loaders); null when the build has none, in which
-    /// case only --no-ours runs work.
+    /// Runs <c>vgg bench</c>. <paramref name="ourTarget"/> builds our engine's target from the command line;
+    /// null: <see cref="BenchTargets.FromCommandLine"/> (a <c>Session</c> on the model of --arch/--spec/--weights).
     /// </summary>
     /// <returns>0 on success, 2 for a usage error, 1 when the benchmark failed (the message says why).</returns>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<BenchCommandLine, IBenchTarget>? ourTarget = null)
@@ -181,12 +184,13 @@ public static class BenchCommand
         var factories = new List<BenchTargetFactory>();
         if (c.Ours)
         {
-            if (ourTarget is null)
+            if (ourTarget is null && c.Arch is null && c.Spec is null && c.Weights is null)
             {
-                stderr.WriteLine("vgg bench: this build cannot make a target of our engine (no session factory was supplied); use --no-ours with --onnx to time ONNX Runtime alone");
+                stderr.WriteLine("vgg bench: our engine needs a model: --arch NAME [--weights FILE] or --spec FILE [--weights FILE]; or --no-ours with --onnx to time ONNX Runtime alone");
                 return 2;
             }
-            factories.Add(new BenchTargetFactory("vgg", () => ourTarget(c)));
+            var make = ourTarget ?? BenchTargets.FromCommandLine;
+            factories.Add(new BenchTargetFactory("vgg", () => make(c)));
         }
         if (c.Ort && c.OnnxPath is not null)
             factories.Add(new BenchTargetFactory("ort", () => new OrtBenchTarget(c.OnnxPath, c.Options.Threads, c.OrtProvider, c.ImageShape), IsBaseline: true));

@@ -21,15 +21,17 @@ namespace Vgg.Perf.Harness;
 /// <param name="Repetitions">Repetitions of each measurement (the best is kept: interference from other processes only slows a loop down).</param>
 /// <param name="PeakGflopsMedian">Median over the repetitions of the FMA rate on <see cref="Threads"/> threads: far below the best, the machine was busy.</param>
 /// <param name="CopyGBpsMedian">Median over the repetitions of the copy bandwidth.</param>
+/// <param name="ReadGBps">Read-only stream bandwidth (a vector sum over the source buffer on every thread), GB/s, best of the repetitions:
+/// the ceiling of a weight-streaming GEMV; informational, the shares use <see cref="CopyGBps"/>.</param>
 public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, double PeakGflopsOneThread, double CopyGBps, long CopyBufferBytes, int Repetitions,
-    double PeakGflopsMedian, double CopyGBpsMedian)
+    double PeakGflopsMedian, double CopyGBpsMedian, double ReadGBps = 0)
 {
     /// <summary>Default size of each copy buffer: 256 MiB, far above any last-level cache here.</summary>
     public const long DefaultCopyBytes = 256L << 20;
 
     public override string ToString() =>
         $"FMA peak {PeakGflops:F1} GFLOP/s on {Threads} thread(s) (median of {Repetitions}: {PeakGflopsMedian:F1}; best on 1 thread {PeakGflopsOneThread:F1}), {Isa}; " +
-        $"copy {CopyGBps:F1} GB/s (median {CopyGBpsMedian:F1}; read + write, 2×{CopyBufferBytes >> 20} MiB)";
+        $"copy {CopyGBps:F1} GB/s (median {CopyGBpsMedian:F1}; read + write, 2×{CopyBufferBytes >> 20} MiB); read-only stream {ReadGBps:F1} GB/s";
 
     /// <summary>The widest FMA form this process can run: 512-, 256- or 128-bit vectors.</summary>
     public static string DetectIsa()
@@ -73,9 +75,9 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
             rates[r] = threads * flopsPerIter * iters / TimeOnThreads(threads, _ => FmaLoop(iters)) / 1e9;
         }
         int copyReps = Math.Max(1, repetitions / 2);
-        var copy = CopyBandwidth(threads, copyBytes, copyReps);
+        var (copy, read) = Bandwidth(threads, copyBytes, copyReps);
         return new MachineCeiling(DetectIsa(), threads, rates.Max(), best1, copy.Max(), copyBytes, repetitions,
-            SampleStatistics.Of(rates).Median, SampleStatistics.Of(copy).Median);
+            SampleStatistics.Of(rates).Median, SampleStatistics.Of(copy).Median, read.Max());
     }
 
     private static int LanesOfFmaLoop => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;
@@ -147,7 +149,7 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         return Vector128.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15)));
     }
 
-    private static unsafe double[] CopyBandwidth(int threads, long bytes, int repetitions)
+    private static unsafe (double[] Copy, double[] Read) Bandwidth(int threads, long bytes, int repetitions)
     {
         bytes = bytes / (64L * threads) * 64L * threads; // whole cache lines per thread
         var src = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
@@ -159,18 +161,36 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
             NativeMemory.Fill(dst, (nuint)bytes, 0xA5);
             long chunk = bytes / threads;
             var rates = new double[repetitions];
+            var reads = new double[repetitions];
             for (int r = 0; r < repetitions + 1; r++) // the first repetition warms up
             {
                 double s = TimeOnThreads(threads, t => { Buffer.MemoryCopy(src + t * chunk, dst + t * chunk, chunk, chunk); return 0f; });
                 if (r > 0) rates[r - 1] = 2.0 * bytes / s / 1e9;
+                s = TimeOnThreads(threads, t => ReadSum((float*)(dst + t * chunk), chunk / sizeof(float)));
+                if (r > 0) reads[r - 1] = bytes / s / 1e9;
             }
-            return rates;
+            return (rates, reads);
         }
         finally
         {
             NativeMemory.AlignedFree(src);
             NativeMemory.AlignedFree(dst);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float ReadSum(float* p, long n)
+    {
+        Vector256<float> a = default, b = default, c = default, d = default;
+        long i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            a += Vector256.Load(p + i); b += Vector256.Load(p + i + 8);
+            c += Vector256.Load(p + i + 16); d += Vector256.Load(p + i + 24);
+        }
+        float s = Vector256.Sum((a + b) + (c + d));
+        for (; i < n; i++) s += p[i];
+        return s;
     }
 
     /// <summary>Runs <paramref name="body"/> on <paramref name="threads"/> new threads released together; seconds from release to the last finish.</summary>

@@ -54,10 +54,11 @@ public class BenchCommandTests
     }
 
     [Test]
-    public void WithoutASessionFactoryOursIsAClearUsageError()
+    public void WithoutAModelOursIsAClearUsageError()
     {
         var err = new StringWriter();
         Assert.That(BenchCommand.Run(["--onnx", TestData.Fixture("perf/small_cnn.onnx")], new StringWriter(), err), Is.EqualTo(2));
+        Assert.That(err.ToString(), Does.Contain("our engine needs a model"));
         Assert.That(err.ToString(), Does.Contain("--no-ours"));
     }
 

@@ -181,7 +181,7 @@ public class BenchReportTests
         }
     }
 
-    private static Graph SmallGraph(int seed)
+    internal static Graph SmallGraph(int seed)
     {
         var rng = new Random(seed);
         Tensor Rand(params int[] s)
@@ -224,5 +224,32 @@ public class BenchReportTests
         Assert.That(rows[3].Bytes, Is.EqualTo(0), "flatten is a view");
         Assert.That(rows[4].Flops, Is.EqualTo(2L * 3 * 5 * 64));
         Assert.That(rows[0].Shapes, Is.EqualTo("float32[3, 3, 8, 8] float32[4, 3, 3, 3](const) float32[4](const) → float32[3, 4, 8, 8]"));
+    }
+
+    [Test]
+    public void SessionTargetTimesLayersThroughTheCpuBackendHook()
+    {
+        var o = new BenchOptions
+        {
+            Model = "small", BatchSizes = [2], Threads = 1, WarmupRuns = 1, MinRuns = 2, MaxRuns = 2, TimeBudgetSeconds = 0,
+            LayerRuns = 3, MeasureCeiling = false, MeasureMemory = false,
+        };
+        SessionBenchTarget? session = null;
+        var r = new BenchRunner(o).Run([
+            new("vgg", () => session = new SessionBenchTarget(SmallGraph(4), new Vgg.Engine.Runtime.SessionOptions { Backend = Vgg.Engine.Backends.BackendChoice.Cpu, Threads = 1 }, "small", (8, 8))),
+            new("ref", () => new ReferenceBenchTarget(SmallGraph(4), name: "ref"), IsBaseline: true)]);
+        var check = r.Checks.Single();
+        Assert.That(check.RelativeL2, Is.LessThan(1e-5), "CPU backend vs reference executor on the same graph and input (float32 rounding)");
+        var t = r.Layers.Single(x => x.Target == "vgg");
+        // the planner fuses conv+relu+pool into one step and flatten is a view (not executed, so not reported)
+        Assert.That(t.Rows.Select(x => x.OpType), Is.EqualTo(new[] { "Conv", "Gemm" }), string.Join("; ", t.Rows.Select(x => $"{x.Name} {x.OpType}")));
+        Assert.That(t.Rows.All(x => x.Kernel.Length > 0), "the backend reports the algorithm of each step");
+        Assert.That(t.Rows[0].Flops, Is.EqualTo(2L * 2 * 4 * 3 * 9 * 64), "conv FLOPs before the fused pool");
+        Assert.That(t.Runs, Is.EqualTo(3));
+        var planned = session!.PlannedMemory!;
+        using var fresh = new Vgg.Engine.Runtime.Session(SmallGraph(4), new Vgg.Engine.Runtime.SessionOptions { Backend = Vgg.Engine.Backends.BackendChoice.Cpu, Threads = 1 });
+        var plan = fresh.GetPlan([2, 3, 8, 8]); // the runner disposed its session; the same graph plans the same
+        Assert.That(planned, Is.EqualTo(new PlannedMemory(plan.ArenaBytes, plan.ConstantBytes, plan.WorkspaceBytes)));
+        Assert.That(planned.WeightBytes, Is.EqualTo(4L * (4 * 27 + 4 + 5 * 64 + 5)));
     }
 }
