@@ -11,7 +11,9 @@ namespace Vgg.Perf.Harness;
 /// each target created alone and run once per batch size, the process's peak resident set reset before
 /// and read after; (3) for each batch size and mode: every target prepared on the same seeded input,
 /// outputs compared with the baseline's, warm-up rounds, then timed rounds in which each target runs once
-/// (order per <see cref="BenchOptions.Order"/>); (4) per-layer tables from profiled runs (eager mode).
+/// (order per <see cref="BenchOptions.Order"/>), then profiled runs for the per-layer tables (eager mode);
+/// (4) the ceilings once more, the best of both kept (on a shared machine one measurement may find the
+/// cores busy), and the per-layer tables built against them.
 /// Whole runs are timed with <see cref="Stopwatch"/> around <see cref="IBenchTarget.Run"/>; profiled runs
 /// are never mixed into the end-to-end numbers.
 /// </remarks>
@@ -62,6 +64,7 @@ public sealed class BenchRunner
         var ratios = new List<RatioResult>();
         var layers = new List<LayerTable>();
         var checks = new List<OutputCheck>();
+        var pendingLayers = new List<(string Target, string Mode, int Batch, LayerTimings Timings)>();
         try
         {
             foreach (var f in factories)
@@ -78,7 +81,7 @@ public sealed class BenchRunner
                         throw new ArgumentException($"targets disagree on the input shape at batch {batch}: {targets[0].T.Name} [{string.Join(",", shape)}], {t.Name} [{string.Join(",", t.InputShape(batch))}]");
                 var input = BenchInput.Create(shape, _o.Seed + batch);
                 foreach (var mode in _o.Modes)
-                    MeasureBatchMode(targets, batch, mode, input, latency, ratios, layers, checks, notes, ceiling);
+                    MeasureBatchMode(targets, batch, mode, input, latency, ratios, pendingLayers, checks, notes);
             }
         }
         finally
@@ -86,12 +89,22 @@ public sealed class BenchRunner
             foreach (var (t, _) in targets) t.Dispose();
         }
 
+        if (_o.MeasureCeiling && ceiling is not null)
+        {
+            _log("measuring ceilings again ...");
+            var again = MachineCeiling.Measure(_o.Threads, _o.CeilingCopyBytes);
+            _log(again.ToString());
+            ceiling = MachineCeiling.Combine(ceiling, again);
+        }
+        foreach (var (t, m, b, lt) in pendingLayers)
+            layers.Add(LayerTableBuilder.Build(t, m, b, lt, _registry, ceiling));
+
         var infos = targets.Select(p => new TargetInfo(p.T.Name, p.T.Backend, p.T.Precision, p.T.Description, p.IsBaseline)).ToList();
         return new BenchReport(BenchReport.CurrentSchema, machine, _o.ToSettings(), ceiling, infos, latency, ratios, layers, memory, checks, notes);
     }
 
     private void MeasureBatchMode(List<(IBenchTarget T, bool IsBaseline)> targets, int batch, BenchMode mode, float[] input,
-        List<LatencyResult> latency, List<RatioResult> ratios, List<LayerTable> layers, List<OutputCheck> checks, List<string> notes, MachineCeiling? ceiling)
+        List<LatencyResult> latency, List<RatioResult> ratios, List<(string, string, int, LayerTimings)> layers, List<OutputCheck> checks, List<string> notes)
     {
         // Participants: every target that supports the mode; a baseline without it runs eagerly beside them.
         var part = new List<(IBenchTarget T, bool IsBaseline, BenchMode Mode)>();
@@ -163,7 +176,7 @@ public sealed class BenchRunner
             {
                 var lt = p.T.ProfileLayers(_o.LayerRuns);
                 if (lt is null) { notes.Add($"{p.T.Name} cannot time layers; no per-layer table"); continue; }
-                layers.Add(LayerTableBuilder.Build(p.T.Name, mode.ToString(), batch, lt, _registry, ceiling));
+                layers.Add((p.T.Name, mode.ToString(), batch, lt));
             }
     }
 

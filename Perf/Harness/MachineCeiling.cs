@@ -33,6 +33,22 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         $"FMA peak {PeakGflops:F1} GFLOP/s on {Threads} thread(s) (median of {Repetitions}: {PeakGflopsMedian:F1}; best on 1 thread {PeakGflopsOneThread:F1}), {Isa}; " +
         $"copy {CopyGBps:F1} GB/s (median {CopyGBpsMedian:F1}; read + write, 2×{CopyBufferBytes >> 20} MiB); read-only stream {ReadGBps:F1} GB/s";
 
+    /// <summary>
+    /// Two measurements of the same machine (e.g. before and after the timed runs) as one: the best rate of each
+    /// ceiling (interference only slows a loop down), the mean of the medians, the repetitions added.
+    /// </summary>
+    public static MachineCeiling Combine(MachineCeiling a, MachineCeiling b) =>
+        a with
+        {
+            PeakGflops = Math.Max(a.PeakGflops, b.PeakGflops),
+            PeakGflopsOneThread = Math.Max(a.PeakGflopsOneThread, b.PeakGflopsOneThread),
+            CopyGBps = Math.Max(a.CopyGBps, b.CopyGBps),
+            ReadGBps = Math.Max(a.ReadGBps, b.ReadGBps),
+            PeakGflopsMedian = (a.PeakGflopsMedian + b.PeakGflopsMedian) / 2,
+            CopyGBpsMedian = (a.CopyGBpsMedian + b.CopyGBpsMedian) / 2,
+            Repetitions = a.Repetitions + b.Repetitions,
+        };
+
     /// <summary>The widest FMA form this process can run: 512-, 256- or 128-bit vectors.</summary>
     public static string DetectIsa()
     {

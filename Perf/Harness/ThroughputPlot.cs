@@ -31,6 +31,8 @@ public static class ThroughputPlot
                 eb.Color = sc.Color;
             }
             plt.Title($"{report.Settings.Model}: throughput vs batch size ({report.Machine.Threads} threads, {report.Machine.CpuModel})");
+            var batches = report.Latency.Select(l => l.Batch).Distinct().Order().ToArray();
+            plt.Axes.Bottom.SetTicks(batches.Select(b => (double)b).ToArray(), batches.Select(b => b.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray());
             plt.XLabel("batch size");
             plt.YLabel("images/s (median latency; bars: p10-p90)");
             plt.ShowLegend();

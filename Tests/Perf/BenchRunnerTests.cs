@@ -209,3 +209,23 @@ public class BenchRunnerTests
         Assert.That(Interleaving.RoundOrder(1, 3, InterleaveOrder.ABAB), Is.EqualTo(new[] { 0, 1, 2 }));
     }
 }
+
+public class MachineCeilingTests
+{
+    [Test]
+    public void TwoMeasurementsKeepTheBestRates()
+    {
+        var a = new MachineCeiling("isa", 2, 50, 40, 6, 1 << 20, 10, 30, 5, 8);
+        var b = new MachineCeiling("isa", 2, 70, 35, 5, 1 << 20, 10, 50, 4, 9);
+        var c = MachineCeiling.Combine(a, b);
+        Assert.That((c.PeakGflops, c.PeakGflopsOneThread, c.CopyGBps, c.ReadGBps), Is.EqualTo((70.0, 40.0, 6.0, 9.0)));
+        Assert.That((c.PeakGflopsMedian, c.CopyGBpsMedian, c.Repetitions), Is.EqualTo((40.0, 4.5, 20)));
+    }
+
+    [Test]
+    public void IsaNamesTheVectorWidth()
+    {
+        Assert.That(MachineCeiling.DetectIsa(), Does.StartWith("Vector"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => MachineCeiling.Measure(0));
+    }
+}
