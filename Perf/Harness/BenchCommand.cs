@@ -68,8 +68,9 @@ public static class BenchCommand
     /// <summary>Usage text.</summary>
     public const string Usage = """
         usage: vgg bench [model] [options]
-          model (ours):   --arch vgg16 [--weights FILE | --weights-seed N] | --spec FILE.json [--weights FILE]
-          baseline:       --onnx FILE (ONNX Runtime on the same model and weights) [--ort-provider cpu|cuda] | --no-ort
+          model (ours):   --arch vgg16 [--weights FILE | --weights-seed N] | --spec FILE.json [--weights FILE] | --weights FILE | --onnx FILE
+          baseline:       ONNX Runtime on our model exported by OnnxExporter (default), or on --onnx FILE
+                          (--onnx alone: both engines run that file) [--ort-provider cpu|cuda] | --no-ort
           --backend cpu|cuda|reference   our backend (default cpu)       --precision fp32|fp16|int8 (default fp32)
           --no-ours                      time ONNX Runtime alone
           --batch 1,8,32                 batch sizes (default 1)         --threads T (default: all logical CPUs)
@@ -156,7 +157,7 @@ public static class BenchCommand
         o = o with { Model = model };
         o.Validate();
         if (!c.Ours && !c.Ort) throw new ArgumentException("--no-ours and --no-ort leave nothing to time");
-        if (c.Ort && c.OnnxPath is null && !c.Ours) throw new ArgumentException("ONNX Runtime needs --onnx FILE");
+        if (c.Ort && c.OnnxPath is null && !c.Ours) throw new ArgumentException("ONNX Runtime alone (--no-ours) needs --onnx FILE");
         return c with { Options = o };
     }
 
@@ -182,20 +183,40 @@ public static class BenchCommand
         }
 
         var factories = new List<BenchTargetFactory>();
+        string? exported = null;
         if (c.Ours)
         {
-            if (ourTarget is null && c.Arch is null && c.Spec is null && c.Weights is null)
+            if (ourTarget is null && !BenchTargets.HasModel(c))
             {
-                stderr.WriteLine("vgg bench: our engine needs a model: --arch NAME [--weights FILE] or --spec FILE [--weights FILE]; or --no-ours with --onnx to time ONNX Runtime alone");
+                stderr.WriteLine("vgg bench: our engine needs a model: --arch NAME [--weights FILE], --spec FILE [--weights FILE], --weights FILE or --onnx FILE; or --no-ours with --onnx to time ONNX Runtime alone");
                 return 2;
             }
             var make = ourTarget ?? BenchTargets.FromCommandLine;
             factories.Add(new BenchTargetFactory("vgg", () => make(c)));
         }
-        if (c.Ort && c.OnnxPath is not null)
-            factories.Add(new BenchTargetFactory("ort", () => new OrtBenchTarget(c.OnnxPath, c.Options.Threads, c.OrtProvider, c.ImageShape), IsBaseline: true));
-        else if (c.Ort)
-            stderr.WriteLine("vgg bench: no --onnx file, so no ONNX Runtime baseline and no ratios (export the model with `vgg export --onnx` and pass it)");
+        string? onnx = c.OnnxPath;
+        if (c.Ort && onnx is null && c.Ours)
+        {
+            // ONNX Runtime on the same model and weights: our exporter writes them for it.
+            exported = Path.Combine(Path.GetTempPath(), $"vgg-bench-{Environment.ProcessId}-{Guid.NewGuid():N}.onnx");
+            try
+            {
+                stderr.WriteLine($"exporting the model with OnnxExporter for ONNX Runtime: {exported}");
+                BenchTargets.ExportForBaseline(c, exported);
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+            }
+            catch (Exception e) when (e is Vgg.Engine.VggEngineException or IOException or ArgumentException)
+            {
+                stderr.WriteLine($"vgg bench: {e.Message}");
+                File.Delete(exported);
+                return 1;
+            }
+            onnx = exported;
+        }
+        if (c.Ort && onnx is not null)
+            factories.Add(new BenchTargetFactory("ort", () => new OrtBenchTarget(onnx, c.Options.Threads, c.OrtProvider, c.ImageShape), IsBaseline: true));
 
         BenchReport report;
         try
@@ -206,6 +227,10 @@ public static class BenchCommand
         {
             stderr.WriteLine($"vgg bench: {e.Message}");
             return 1;
+        }
+        finally
+        {
+            if (exported is not null) File.Delete(exported);
         }
 
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });

@@ -2,6 +2,7 @@ using Vgg.Engine;
 using Vgg.Engine.Backends;
 using Vgg.Engine.IR;
 using Vgg.Engine.Loader.Checkpoints;
+using Vgg.Engine.Loader.Onnx;
 using Vgg.Engine.Models;
 using Vgg.Engine.Planning;
 using Vgg.Engine.Runtime;
@@ -101,30 +102,60 @@ public sealed class SessionBenchTarget : IBenchTarget
 /// <summary>Builds our engine's bench target from a <c>vgg bench</c> command line.</summary>
 public static class BenchTargets
 {
+    /// <summary>True when the command line names a model for our engine (--arch, --spec, --weights, or --onnx alone).</summary>
+    public static bool HasModel(BenchCommandLine c) => c.Arch is not null || c.Spec is not null || c.Weights is not null || c.OnnxPath is not null;
+
     /// <summary>
-    /// The target for <paramref name="c"/>: the model from --arch (seeded weights, or --weights), --spec (with
-    /// optional --weights) on --backend cpu|cuda through a <see cref="Session"/>, or the reference executor
-    /// for --backend reference.
+    /// Loads our engine's model for <paramref name="c"/>: --arch (seeded weights from --weights-seed, or --weights),
+    /// --spec (with optional --weights), a checkpoint alone (--weights, architecture recognised), or else the --onnx file
+    /// (ONNX importer). Returns the model and a name for reports.
+    /// </summary>
+    /// <exception cref="ArgumentException">No model option.</exception>
+    /// <exception cref="VggEngineException">The model could not be loaded (names the file and the problem).</exception>
+    public static (Model Model, string Name) LoadModel(BenchCommandLine c)
+    {
+        var mo = new ModelOptions { Seed = c.WeightsSeed, InputSize = c.ImageShape is { } img ? (img[1], img[2]) : null };
+        if (c.Spec is not null)
+            return (ModelFactory.FromSpec(c.Spec, c.Weights is null ? null : WeightsFile.Read(c.Weights), mo), Path.GetFileName(c.Spec));
+        if (c.Arch is not null && c.Weights is null)
+        {
+            var m = ModelFactory.Seeded(c.Arch, c.WeightsSeed, options: mo);
+            return (m, $"{m.Architecture} (seeded weights, seed {c.WeightsSeed})");
+        }
+        if (c.Weights is not null)
+        {
+            var m = ModelFactory.FromStateDict(WeightsFile.Read(c.Weights), mo with { Architecture = c.Arch });
+            return (m, $"{m.Architecture} ({Path.GetFileName(c.Weights)})");
+        }
+        if (c.OnnxPath is not null)
+            return (OnnxImporter.LoadModel(c.OnnxPath), Path.GetFileName(c.OnnxPath));
+        throw new ArgumentException("our engine needs a model: --arch NAME [--weights FILE], --spec FILE [--weights FILE], --weights FILE or --onnx FILE");
+    }
+
+    /// <summary>
+    /// The target for <paramref name="c"/>: the model of <see cref="LoadModel"/> on --backend cpu|cuda through a
+    /// <see cref="Session"/>, or the reference executor for --backend reference. The model is loaded here, so the
+    /// harness's memory pass counts its weights.
     /// </summary>
     /// <exception cref="ArgumentException">No model option, or an option this build cannot honour (names it).</exception>
     /// <exception cref="VggEngineException">The model could not be loaded (names the file and the problem).</exception>
     public static IBenchTarget FromCommandLine(BenchCommandLine c)
     {
-        if (c.Precision != "fp32") throw new ArgumentException($"--precision {c.Precision}: our engine runs fp32 in this build");
-        Model model;
-        var mo = new ModelOptions { Seed = c.WeightsSeed, InputSize = c.ImageShape is { } img ? (img[1], img[2]) : null };
-        if (c.Spec is not null)
-            model = ModelFactory.FromSpec(c.Spec, c.Weights is null ? null : WeightsFile.Read(c.Weights), mo);
-        else if (c.Arch is not null && c.Weights is null)
-            model = ModelFactory.Seeded(c.Arch, c.WeightsSeed, options: mo);
-        else if (c.Weights is not null)
-            model = ModelFactory.FromStateDict(WeightsFile.Read(c.Weights), mo with { Architecture = c.Arch });
-        else
-            throw new ArgumentException("our engine needs a model: --arch NAME [--weights FILE] or --spec FILE [--weights FILE] (an .onnx model for our engine arrives with the ONNX importer)");
-        string name = c.Weights is null && c.Spec is null ? $"{model.Architecture} (seeded {c.WeightsSeed})" : model.Architecture;
+        if (c.Precision != "fp32") throw new ArgumentException($"--precision {c.Precision}: the harness times fp32 sessions in this build");
+        var (model, name) = LoadModel(c);
         if (c.Backend == "reference")
             return new ReferenceBenchTarget(model.Graph, [3, model.InputSize.Height, model.InputSize.Width], "vgg-reference");
         var so = new SessionOptions { Backend = c.Backend == "cuda" ? BackendChoice.Cuda : BackendChoice.Cpu, Threads = c.Options.Threads };
         return new SessionBenchTarget(model.Graph, so, name, model.InputSize);
+    }
+
+    /// <summary>
+    /// Writes our model of <paramref name="c"/> as ONNX (<see cref="OnnxExporter"/>, opset 17) to <paramref name="path"/>,
+    /// so ONNX Runtime runs the same model and weights; the model is released afterwards.
+    /// </summary>
+    public static void ExportForBaseline(BenchCommandLine c, string path)
+    {
+        var (model, _) = LoadModel(c);
+        OnnxExporter.Export(model, path);
     }
 }

@@ -57,9 +57,46 @@ public class BenchCommandTests
     public void WithoutAModelOursIsAClearUsageError()
     {
         var err = new StringWriter();
-        Assert.That(BenchCommand.Run(["--onnx", TestData.Fixture("perf/small_cnn.onnx")], new StringWriter(), err), Is.EqualTo(2));
+        Assert.That(BenchCommand.Run(["--batch", "1"], new StringWriter(), err), Is.EqualTo(2));
         Assert.That(err.ToString(), Does.Contain("our engine needs a model"));
         Assert.That(err.ToString(), Does.Contain("--no-ours"));
+    }
+
+    private static BenchReport RunToJson(params string[] args)
+    {
+        var dir = Directory.CreateTempSubdirectory("vgg-bench-cmd-");
+        try
+        {
+            string json = Path.Combine(dir.FullName, "r.json");
+            var stderr = new StringWriter();
+            int rc = BenchCommand.Run([.. args, "--threads", "1", "--reps", "2", "--warmup", "1", "--layers", "1", "--no-ceiling", "--no-memory", "--json", json], new StringWriter(), stderr);
+            Assert.That(rc, Is.EqualTo(0), stderr.ToString());
+            return BenchJson.Deserialize(File.ReadAllText(json));
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    [Test]
+    public void OursAndOrtOnTheSameOnnxFile()
+    {
+        var r = RunToJson("--onnx", TestData.Fixture("perf/small_cnn.onnx"), "--batch", "2");
+        Assert.That(r.Targets.Select(t => (t.Name, t.IsBaseline)), Is.EqualTo(new[] { ("vgg", false), ("ort", true) }));
+        Assert.That(r.Targets[0].Description, Does.Contain("small_cnn.onnx"));
+        Assert.That(r.Checks.Single().RelativeL2, Is.LessThan(1e-5), "our CPU session on the imported graph vs ONNX Runtime on the file");
+        Assert.That(r.Ratios.Single().Rounds, Is.EqualTo(2));
+        Assert.That(r.Layers.Select(l => l.Target), Is.EquivalentTo(new[] { "vgg", "ort" }));
+    }
+
+    [Test]
+    public void WithoutAnOnnxFileOrtRunsOurExportOfTheSameWeights()
+    {
+        var spec = Path.Combine(TestData.RepoRoot, "models", "tinyvgg.json");
+        var r = RunToJson("--spec", spec, "--weights-seed", "5", "--batch", "1");
+        Assert.That(r.Targets[1].Description, Does.Contain("vgg-bench-"), "ONNX Runtime ran the exported temp file");
+        Assert.That(r.Checks.Single().RelativeL2, Is.LessThan(1e-5), "same seeded weights through OnnxExporter");
     }
 
     [Test]
