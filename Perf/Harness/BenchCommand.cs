@@ -205,7 +205,7 @@ public static class BenchCommand
                 BenchTargets.ExportForBaseline(c, exported);
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
-                GC.Collect();
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             }
             catch (Exception e) when (e is Vgg.Engine.VggEngineException or IOException or ArgumentException)
             {

@@ -186,9 +186,11 @@ public sealed class BenchRunner
         if (!MachineProbe.CanMeasurePeakRss) notes.Add("peak memory: the peak resident set cannot be read on this OS; the process's peak working set is used and cannot be reset");
         foreach (var f in factories)
         {
+            // Return freed managed memory to the OS first (GCCollectionMode.Aggressive decommits it), so memory a
+            // previous target or an export step freed but kept resident does not hide this target's allocations.
             GC.Collect();
             GC.WaitForPendingFinalizers();
-            GC.Collect();
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             long rss0 = MachineProbe.ResidentBytes();
             long heap0 = GC.GetGCMemoryInfo().HeapSizeBytes;
             bool reset = MachineProbe.ResetPeakResident();
