@@ -82,7 +82,8 @@ public sealed record LayerTable(string Target, string Mode, int Batch, int Runs,
 /// <param name="GBps">Bytes / median time, GB/s.</param>
 /// <param name="FmaShare">Gflops over the measured FMA peak (null without a ceiling).</param>
 /// <param name="BandwidthShare">GBps over the measured copy bandwidth (null without a ceiling).</param>
-/// <param name="RooflineShare">max(flops/peak, bytes/bandwidth) / time: the roofline floor over the measured time (1.0 = at the ceiling).</param>
+/// <param name="RooflineShare">The roofline floor over the measured time (1.0 = at the ceiling): max(flops/FMA peak, bytes/copy bandwidth,
+/// bytes read/read bandwidth) / time (<see cref="LayerTableBuilder.RooflineFloorSeconds"/>).</param>
 /// <param name="TimeShare">This layer's median over the sum of medians.</param>
 public sealed record LayerRow(int Index, string Name, string OpType, string Kernel, string Shapes, long Flops, long Bytes, string FlopFormula,
     double MedianMs, double MinMs, double MadMs, double Gflops, double GBps, double? FmaShare, double? BandwidthShare, double? RooflineShare, double TimeShare);

@@ -283,6 +283,22 @@ public static class Interleaving
 /// <summary>Turns per-layer times into a <see cref="LayerTable"/> with the registry's work counts and the measured ceilings.</summary>
 public static class LayerTableBuilder
 {
+    /// <summary>
+    /// The fewest seconds a layer can take on this machine: the largest of FLOPs / FMA peak, all bytes / copy bandwidth
+    /// (read + write) and, where a read-only stream was measured, the bytes read / read bandwidth (a weight-streaming
+    /// GEMV reads far more than it writes, and a read-only stream is faster than a copy). Bytes read are the layer's
+    /// bytes minus its outputs.
+    /// </summary>
+    public static double RooflineFloorSeconds(OpCost cost, BenchLayer layer, MachineCeiling ceiling)
+    {
+        double compute = ceiling.PeakGflops > 0 ? cost.Flops / (ceiling.PeakGflops * 1e9) : 0;
+        double copy = ceiling.CopyGBps > 0 ? cost.Bytes / (ceiling.CopyGBps * 1e9) : 0;
+        long written = layer.IsView ? 0 : layer.Outputs.Sum(o => o.Bytes);
+        long read = Math.Max(0, cost.Bytes - written);
+        double stream = ceiling.ReadGBps > 0 ? read / (ceiling.ReadGBps * 1e9) : 0;
+        return Math.Max(compute, Math.Max(copy, stream));
+    }
+
     /// <summary>One row per layer with at least one sample, in layer order.</summary>
     public static LayerTable Build(string target, string mode, int batch, LayerTimings timings, OpCostRegistry registry, MachineCeiling? ceiling)
     {
@@ -302,8 +318,7 @@ public static class LayerTableBuilder
             {
                 fma = ceiling.PeakGflops > 0 ? gflops / ceiling.PeakGflops : null;
                 bw = ceiling.CopyGBps > 0 ? gbps / ceiling.CopyGBps : null;
-                double floor = Math.Max(ceiling.PeakGflops > 0 ? cost.Flops / (ceiling.PeakGflops * 1e9) : 0, ceiling.CopyGBps > 0 ? cost.Bytes / (ceiling.CopyGBps * 1e9) : 0);
-                roof = floor / sec;
+                roof = RooflineFloorSeconds(cost, layer, ceiling) / sec;
             }
             string shapes = string.Join(' ', layer.Inputs.Where(i => i is not null)) + " → " + string.Join(' ', layer.Outputs);
             rows.Add(new LayerRow(layer.Index, layer.Name, layer.OpType, kernel, shapes, cost.Flops, cost.Bytes, cost.Row.FlopFormula,

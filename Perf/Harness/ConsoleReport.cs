@@ -85,7 +85,8 @@ public static class ConsoleReport
             }
         if (layers && r.Layers.Count > 0)
             console.WriteLine("legend: GFLOP counts 2 per multiply-add (direct convolution count, also for Winograd: an effective rate); MB = inputs + weights + outputs once. " +
-                "% copy BW above 100 % means the layer's data stayed in cache (the copy ceiling streams DRAM); % roofline = max(FLOP/peak, bytes/bandwidth) / time.");
+                "% copy BW above 100 % means the layer's data stayed in cache or only streamed reads (the copy ceiling counts read + write from DRAM); " +
+                "% roofline = max(FLOP/FMA peak, bytes/copy BW, bytes read/read BW) / time.");
 
         foreach (var n in r.Notes) console.WriteLine("note: " + n);
     }

@@ -155,6 +155,17 @@ public class BenchRunnerTests
         Assert.That(c.FmaShare, Is.EqualTo(flops / sec / 1e9 / 0.001).Within(1e-9));
         Assert.That(c.BandwidthShare, Is.EqualTo(bytes / sec / 1e9 / 0.01).Within(1e-9));
         Assert.That(c.RooflineShare, Is.EqualTo(Math.Max(flops / 1e6, bytes / 1e7) / sec).Within(1e-9));
+
+        // with a read-only stream: a layer that mostly reads (weights) is bounded by bytes read / read bandwidth
+        var gemv = new BenchLayer(0, "fc", "Gemm", Vgg.Engine.IR.GemmOp.Linear(),
+            [new TensorArg([1, 1000], DType.Float32), new TensorArg([100, 1000], DType.Float32, true), new TensorArg([100], DType.Float32, true)],
+            [new TensorArg([1, 100], DType.Float32)]);
+        var cost = OpCostRegistry.Default.Cost(gemv);
+        var withRead = ceiling with { PeakGflops = 1000, CopyGBps = 10, ReadGBps = 1 };
+        long read = 4L * (1000 + 100 * 1000 + 100), written = 4L * 100;
+        Assert.That(cost.Bytes, Is.EqualTo(read + written));
+        Assert.That(LayerTableBuilder.RooflineFloorSeconds(cost, gemv, withRead), Is.EqualTo(read / 1e9).Within(1e-15), "read-bound");
+        Assert.That(LayerTableBuilder.RooflineFloorSeconds(cost, gemv, withRead with { ReadGBps = 100 }), Is.EqualTo((read + written) / 10e9).Within(1e-15), "copy-bound");
     }
 
     [Test]
