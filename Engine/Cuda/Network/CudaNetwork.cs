@@ -240,7 +240,7 @@ internal sealed class TensorTypes
 /// outputs, the prepared launch list, and optionally a CUDA graph of it. Not thread-safe: one run at a
 /// time per instance (a session keeps one instance per concurrent slot, sharing <see cref="CudaModelWeights"/>).
 /// </summary>
-public sealed class CudaNetwork : IDisposable
+public sealed class CudaNetwork : ICudaNetworkInstance
 {
     private sealed record Step(string Name, DeviceTensor[] Reads, DeviceTensor Writes, long Workspace, Func<KernelLaunch[]> Make);
 
