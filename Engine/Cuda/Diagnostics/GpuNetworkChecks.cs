@@ -28,6 +28,7 @@ public static class GpuNetworkChecks
 
     private static readonly Lazy<Model> Vgg16 = new(() => ModelFactory.Seeded("vgg16", seed: 2024));
     private static readonly Lazy<Model> Vgg11 = new(() => ModelFactory.Seeded("vgg11", seed: 77, numClasses: 37));
+    private static readonly Lazy<NetworkDefinition> RandomVgg16 = new(() => NetworkDefinition.RandomVgg("vgg16", seed: 5));
 
     /// <summary>Every check.</summary>
     public static IReadOnlyList<GpuNetworkCheck> All()
@@ -125,7 +126,7 @@ public static class GpuNetworkChecks
     private static string GraphVsEager(Func<CudaBackendOptions, CudaBackend> make, CudaPrecision p, int n)
     {
         var backend = make(new CudaBackendOptions { Precision = CudaPrecision.Float32 });
-        var def = NetworkDefinition.RandomVgg("vgg16", seed: 5);
+        var def = RandomVgg16.Value;
         IReadOnlyDictionary<string, float>? scales = null;
         var x = Input(n, (long)n * 3 * 224 * 224);
         if (p == CudaPrecision.Int8) scales = backend.Calibrate(def, new[] { x }, 224, 224);

@@ -255,6 +255,7 @@ public sealed class CudaNetwork : ICudaNetworkInstance
     private readonly PinnedBuffer _inputStaging;
     private readonly PinnedBuffer[] _outputStaging;
     private readonly KernelLaunch[][] _launches;
+    private readonly (CudaKernel Kernel, KernelLaunch Launch)[] _flat;
     private CudaGraph? _graph;
     private int _sms;
 
@@ -424,7 +425,8 @@ public sealed class CudaNetwork : ICudaNetworkInstance
         _inputStaging = ctx.AllocatePinned(_input.Bytes);
         _outputStaging = _outputs.Select(o => ctx.AllocatePinned(o.Bytes)).ToArray();
         _launches = _steps.Select(s => s.Make()).ToArray();
-        foreach (var l in _launches) kernels.Prepare(l);
+        // Resolve every kernel now (module load, shared-memory opt-in): running the network then only enqueues.
+        _flat = _launches.SelectMany(l => l).Select(l => (kernels.Prepare(l), l)).ToArray();
     }
 
     private void AddStep(string name, DeviceTensor[] reads, DeviceTensor writes, long workspace, Func<KernelLaunch[]> make) =>
@@ -540,9 +542,7 @@ public sealed class CudaNetwork : ICudaNetworkInstance
             (_graph ?? throw new InvalidOperationException("no graph captured: call CaptureGraph first")).Launch(stream);
             return;
         }
-        foreach (var step in _launches)
-            foreach (var l in step)
-                _kernels.Launch(l, stream);
+        foreach (var (k, l) in _flat) k.Launch(stream, l.Grid, l.Block, l.DynamicSharedBytes, l.Args);
     }
 
     /// <summary>
