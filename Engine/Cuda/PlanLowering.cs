@@ -86,6 +86,17 @@ public static class PlanLowering
     /// <param name="InputShape">[N, C, H, W] of the plan's only input.</param>
     public sealed record Lowered(NetworkDefinition Definition, int[] InputShape);
 
+    /// <summary>Plans <paramref name="graph"/> for one NCHW input shape with the CUDA backend's planner options and lowers it (no device needed).</summary>
+    /// <exception cref="UnsupportedOperatorException">A step the backend cannot run.</exception>
+    public static (ExecutionPlan Plan, Lowered Lowered) PlanAndLower(IR.Graph graph, int[] inputShape)
+    {
+        var opts = CudaBackend.PlannerOptionsFor(new PlannerOptions());
+        var g = Planner.Prepare(graph, opts);
+        var input = g.Inputs.Single(i => !g.Initializers.ContainsKey(i.Name));
+        var plan = Planner.Plan(g, new Dictionary<string, int[]> { [input.Name] = inputShape }, opts);
+        return (plan, Lower(plan));
+    }
+
     /// <summary>Lowers <paramref name="plan"/>.</summary>
     /// <exception cref="UnsupportedOperatorException">A step <see cref="Supports"/> refuses, or a plan that is not one NCHW image in.</exception>
     public static Lowered Lower(ExecutionPlan plan)
