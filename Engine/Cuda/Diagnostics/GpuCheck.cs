@@ -102,9 +102,11 @@ public sealed class GpuCheckContext : IGpuCheckDevice, IDisposable
     /// <summary>Downloads <paramref name="count"/> elements from <paramref name="pointer"/>.</summary>
     public T[] Download<T>(ulong pointer, long count) where T : unmanaged
     {
-        var b = _buffers.FirstOrDefault(x => x.Pointer == pointer) ?? throw new ArgumentException("not a buffer of this check context");
+        long bytes = count * Marshal.SizeOf<T>();
+        var b = _buffers.FirstOrDefault(x => pointer >= x.Pointer && pointer + (ulong)bytes <= x.Pointer + (ulong)x.Bytes)
+            ?? throw new ArgumentException($"0x{pointer:x} + {bytes} bytes is not inside a buffer of this check context");
         var r = new T[count];
-        b.Download<T>(r);
+        b.Download<T>(r, (long)(pointer - b.Pointer));
         return r;
     }
 
