@@ -118,17 +118,7 @@ public sealed class GpuCheckContext : IGpuCheckDevice, IDisposable
     }
 
     /// <summary>Runs one check, timing it and catching its failure; frees its buffers after.</summary>
-    public GpuCheckResult RunCheck(GpuCheck check)
-    {
-        try
-        {
-            return GpuChecks.Run(check, this);
-        }
-        finally
-        {
-            ReleaseBuffers();
-        }
-    }
+    public GpuCheckResult RunCheck(GpuCheck check) => GpuChecks.Run(check, this);
 
     public void Dispose()
     {
@@ -142,6 +132,7 @@ public sealed class GpuCheckContext : IGpuCheckDevice, IDisposable
 public static class GpuChecks
 {
     /// <summary>Runs <paramref name="check"/> on <paramref name="device"/>, timing it; a failure (mismatch, CUDA error, refused shape) becomes a failed result.</summary>
+    /// <remarks>A <see cref="GpuCheckContext"/> frees the check's buffers afterwards, so long runs do not accumulate device memory.</remarks>
     public static GpuCheckResult Run(GpuCheck check, IGpuCheckDevice device)
     {
         var sw = Stopwatch.StartNew();
@@ -153,6 +144,10 @@ public static class GpuChecks
         catch (Exception e) when (e is GpuCheckFailedException or VggEngineException or NotSupportedException or ArgumentException or InvalidOperationException)
         {
             return new GpuCheckResult(check.Name, false, e is GpuCheckFailedException ? e.Message : e.GetType().Name + ": " + e.Message, sw.Elapsed.TotalMilliseconds);
+        }
+        finally
+        {
+            (device as GpuCheckContext)?.ReleaseBuffers();
         }
     }
 }
