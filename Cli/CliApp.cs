@@ -18,7 +18,7 @@ internal sealed class CliUsageException : Exception
 /// writer only (so <c>--json</c> output stays machine-readable); notes, progress, logs and errors go to the error writer.
 /// </summary>
 /// <remarks>
-/// Verbs: classify, run, inspect, plan, export, calibrate, onnx-test, kernels, selftest. Errors: a <see cref="VggEngineException"/> or a missing file prints its
+/// Verbs: classify, run, inspect, plan, export, calibrate, onnx-test, kernels, selftest, bench. Errors: a <see cref="VggEngineException"/> or a missing file prints its
 /// message without a stack trace (exit 1); a parse error prints System.CommandLine's message (exit 2); anything
 /// else is reported as an internal error with its type and message and a request to report it (exit 3), with the
 /// stack trace under <c>--verbose</c>. Ctrl+C cancels (exit 130).
@@ -38,6 +38,13 @@ public static class CliApp
     public static int Run(string[] args, TextWriter output, TextWriter error, CliHost? host = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(args);
+        // `vgg bench` has its own option parser and usage text (Perf/Harness/BenchCommand); the root's recursive
+        // --help would otherwise describe the pass-through wrapper instead.
+        if (args is ["bench", .. var benchArgs] && benchArgs.Any(a => a is "--help" or "-h" or "-?"))
+        {
+            output.WriteLine(Vgg.Perf.Harness.BenchCommand.Usage);
+            return ExitCodes.Ok;
+        }
         var app = new App(output, error, host ?? new CliHost(), cancellation);
         var root = app.BuildRoot();
         var parse = root.Parse(args);
@@ -97,6 +104,7 @@ public static class CliApp
             root.Subcommands.Add(OnnxTestCommand.Create(this));
             root.Subcommands.Add(KernelsCommand.Create(this));
             root.Subcommands.Add(SelftestCommand.Create(this));
+            root.Subcommands.Add(BenchVerb.Create(this));
             return root;
         }
 

@@ -24,7 +24,8 @@ public sealed record PlannerOptions
     /// <see cref="Quantization.PrecisionPass"/> after folding and fusion (Engine/Quantization/PRECISION.md).</summary>
     public Quantization.Precision Precision { get; init; } = Quantization.Precision.Fp32;
 
-    /// <summary>Per-tensor activation scales for <see cref="Quantization.Precision.Int8"/>; checked against the graph given to <see cref="Planner.Prepare"/>.</summary>
+    /// <summary>Per-tensor activation scales for <see cref="Quantization.Precision.Int8"/>. The caller checks that the table belongs
+    /// to the model (<see cref="Quantization.CalibrationTable.CheckModel"/> on the graph as loaded; <c>Session</c> does).</summary>
     public Quantization.CalibrationTable? Calibration { get; init; }
 }
 
@@ -46,8 +47,6 @@ public static class Planner
     {
         options ??= new PlannerOptions();
         graph.Validate();
-        if (options.Precision == Quantization.Precision.Int8)
-            (options.Calibration ?? throw Quantization.PrecisionPass.MissingTable()).CheckModel(graph);
         var g = ConstantFolding.Fold(graph);
         g = options.Optimize ? GraphPasses.Optimize(g, options.CanFuseMaxPool) : g;
         return Quantization.PrecisionPass.Apply(g, options.Precision, options.Calibration);

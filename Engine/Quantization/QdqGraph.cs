@@ -27,8 +27,12 @@ public static class QdqGraph
 {
     /// <summary>The QDQ graph of <paramref name="model"/> in INT8 with <paramref name="calibration"/> (prepared with the default planner options, as the CPU backend fuses).</summary>
     /// <exception cref="CalibrationException">The table does not fit the model.</exception>
-    public static Graph Build(Graph model, CalibrationTable calibration) =>
-        FromInt8Graph(Planner.Prepare(model, new PlannerOptions { Precision = Precision.Int8, Calibration = calibration }));
+    public static Graph Build(Graph model, CalibrationTable calibration)
+    {
+        ArgumentNullException.ThrowIfNull(calibration);
+        calibration.CheckModel(model);
+        return FromInt8Graph(Planner.Prepare(model, new PlannerOptions { Precision = Precision.Int8, Calibration = calibration }));
+    }
 
     /// <summary>The QDQ graph of an INT8 graph (<see cref="PrecisionPass.ToInt8"/>'s output, e.g. a session's OptimizedGraph).</summary>
     /// <exception cref="ArgumentException">An INT8 op without its weight-scale input (made by an older pass).</exception>

@@ -133,6 +133,8 @@ public sealed class Session : IDisposable
         Options = options;
         _log = options.Logger ?? NullLogger.Instance;
         _maxPlans = Math.Max(1, options.MaxCachedPlans);
+        if (options.Precision == Quantization.Precision.Int8)
+            (options.Calibration ?? throw Quantization.PrecisionPass.MissingTable()).CheckModel(graph); // before any backend sees it
         _backend = BackendRegistry.Create(options.Backend, options.Threads, _log);
         try
         {
