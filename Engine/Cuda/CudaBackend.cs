@@ -136,11 +136,17 @@ public sealed class CudaBackend : IBackend
     private readonly object _weightsLock = new();
     private readonly Dictionary<NetworkDefinition, IReadOnlyDictionary<string, float>> _scales = new();
     private bool _disposed;
+    // The session's precision and INT8 scales (SessionOptions.Precision/Calibration through ConfigurePlanner),
+    // else CudaBackendOptions' (the environment's, for the backend registry).
+    private CudaPrecision _precision;
+    private IReadOnlyDictionary<string, float>? _activationScales;
 
     private CudaBackend(CudaContext context, CudaBackendOptions options)
     {
         _context = context;
         Options = options;
+        _precision = options.Precision;
+        _activationScales = options.ActivationScales;
         _kernels = new CudaKernelSet(context, options.Cache ?? KernelCache.Default());
     }
 
@@ -157,7 +163,7 @@ public sealed class CudaBackend : IBackend
     public CudaKernelSet Kernels => _kernels;
 
     /// <inheritdoc/>
-    public string Name => $"cuda: {_context.Device}, {Options.Precision}, {(Options.Library == CudaKernelLibrary.Own ? "own kernels (" + _kernels.Target + ")" : "cuDNN/cuBLAS")}, {(Options.UseGraphs ? "CUDA graphs" : "eager")}";
+    public string Name => $"cuda: {_context.Device}, {_precision}, {(Options.Library == CudaKernelLibrary.Own ? "own kernels (" + _kernels.Target + ")" : "cuDNN/cuBLAS")}, {(Options.UseGraphs ? "CUDA graphs" : "eager")}";
 
     /// <inheritdoc/>
     public BackendKind Kind => BackendKind.Cuda;
@@ -211,13 +217,38 @@ public sealed class CudaBackend : IBackend
         });
 
     /// <inheritdoc/>
-    public PlannerOptions ConfigurePlanner(PlannerOptions options) => PlannerOptionsFor(options);
+    /// <remarks>
+    /// The session's precision is adopted here: Fp16 → <see cref="CudaPrecision.Float16"/>, Int8 →
+    /// <see cref="CudaPrecision.Int8"/> with the calibration table's activation scales (the same per-tensor scales,
+    /// keyed by the graph's value names, that the CPU INT8 path uses — so CPU and GPU INT8 agree bit for bit). The
+    /// planner then builds the float graph, which <see cref="PlanLowering"/> lowers and the weights are converted
+    /// at upload. Fp32 keeps <see cref="CudaBackendOptions.Precision"/> (the environment's, for registry sessions).
+    /// </remarks>
+    public PlannerOptions ConfigurePlanner(PlannerOptions options)
+    {
+        switch (options.Precision)
+        {
+            case Vgg.Engine.Quantization.Precision.Fp16:
+                _precision = CudaPrecision.Float16;
+                break;
+            case Vgg.Engine.Quantization.Precision.Int8:
+                _precision = CudaPrecision.Int8;
+                _activationScales = (options.Calibration ?? throw Vgg.Engine.Quantization.PrecisionPass.MissingTable()).Scales;
+                break;
+        }
+        return PlannerOptionsFor(options);
+    }
 
-    /// <summary>The planner options of the CUDA backend (fuse only the 2×2/2 max-pool its conv epilogues take; no host workspace), usable without a device.</summary>
+    /// <summary>
+    /// The planner options of the CUDA backend (fuse only the 2×2/2 max-pool its conv epilogues take; no host workspace;
+    /// the float graph whatever the precision: the backend converts weights itself), usable without a device.
+    /// </summary>
     public static PlannerOptions PlannerOptionsFor(PlannerOptions options) => options with
     {
         CanFuseMaxPool = (conv, pool) => conv.KernelShape.Length == 2 && PlanLowering.IsPool2x2(pool),
         WorkspaceBytes = _ => 0,   // the backend sizes its own device workspace (split-K)
+        Precision = Vgg.Engine.Quantization.Precision.Fp32,
+        Calibration = null,
     };
 
     /// <inheritdoc/>
@@ -238,20 +269,20 @@ public sealed class CudaBackend : IBackend
     internal CudaModelWeights WeightsFor(PlanLowering.Lowered lowered)
     {
         var def = lowered.Definition;
-        var scales = Options.Precision == CudaPrecision.Int8 ? ScalesFor(lowered) : null;
+        var scales = _precision == CudaPrecision.Int8 ? ScalesFor(lowered) : null;
         // The key: every weight array (shared between lowerings of one model) and the layer structure that decides the conversion.
         var key = def.Layers.SelectMany(l => l switch
         {
             ConvSpec c => new object[] { c.Weight, (object?)c.Bias ?? "", c.Name, c.Input, c.Groups },
             LinearSpec f => new object[] { f.Weight, (object?)f.Bias ?? "", f.Name, f.Input },
             _ => new object[] { l.GetType().Name, l.Name, l.Input },
-        }).Append(Options.Precision).Append((object?)scales ?? "").ToArray();
+        }).Append(_precision).Append((object?)scales ?? "").ToArray();
         lock (_weightsLock)
         {
             foreach (var (k, w) in _weights)
                 if (k.Length == key.Length && k.Zip(key).All(p => ReferenceEquals(p.First, p.Second) || p.First.Equals(p.Second)))
                     return w;
-            var uploaded = CudaModelWeights.Upload(_context, def, Options.Precision, scales);
+            var uploaded = CudaModelWeights.Upload(_context, def, _precision, scales);
             _weights.Add((key, uploaded));
             return uploaded;
         }
@@ -260,7 +291,7 @@ public sealed class CudaBackend : IBackend
     /// <summary>INT8 activation scales: given, or from an FP32 run over the calibration inputs (max |x| / 127 per tensor).</summary>
     private IReadOnlyDictionary<string, float> ScalesFor(PlanLowering.Lowered lowered)
     {
-        if (Options.ActivationScales is { } given) return given;
+        if (_activationScales is { } given) return given;
         var def = lowered.Definition;
         lock (_weightsLock)
         {
@@ -310,7 +341,7 @@ public sealed class CudaBackend : IBackend
     {
         var s = lowered.InputShape;
         if (weights is null)
-            return new CudnnNetwork(_context, _kernels, lowered.Definition, Options.Precision, s[0], s[2], s[3]);
+            return new CudnnNetwork(_context, _kernels, lowered.Definition, _precision, s[0], s[2], s[3]);
         return new CudaNetwork(_kernels, weights, s[0], s[2], s[3]);
     }
 

@@ -95,6 +95,35 @@ public class CudaBackendTests
         Assert.That(q.Distinct().Count(), Is.GreaterThan(10), "the INT8 logits are not degenerate");
     }
 
+    [TestCase("vgg11", 32)]
+    [TestCase("vgg13_bn", 40)]
+    public void SessionInt8ReachesTheLoweredNetworkAndMatchesTheCpuInt8SessionBitForBit(string arch, int size)
+    {
+        // The session's Precision/Calibration reach the CUDA backend through ConfigurePlanner; the planner then gives
+        // it the float plan, whose lowering must carry the graph's value names so that the calibration table's scales
+        // (the ones the CPU INT8 path uses) apply to the same tensors. The GPU kernels are bit-exact to
+        // NetworkReference.RunInt8 (GpuOpChecks), so this closes CPU INT8 == GPU INT8 without a device.
+        var model = ModelFactory.Seeded(arch, seed: 5, numClasses: 10, new ModelOptions { RandomBatchNormStatistics = true });
+        var calibration = Tensor.From(Random(31, 3L * 3 * size * size), 3, 3, size, size);
+        var table = Vgg.Engine.Quantization.Calibrator.Calibrate(model, new[] { calibration });
+        var x = Random(32, 2L * 3 * size * size);
+        var shape = new[] { 2, 3, size, size };
+
+        using var cpu = new Session(model, new SessionOptions { Backend = BackendChoice.Cpu, Precision = Vgg.Engine.Quantization.Precision.Int8, Calibration = table });
+        var y = new float[2 * 10];
+        cpu.Run(x, shape, y);
+
+        var opts = CudaBackend.PlannerOptionsFor(new PlannerOptions { Precision = Vgg.Engine.Quantization.Precision.Int8, Calibration = table });
+        Assert.That((opts.Precision, opts.Calibration), Is.EqualTo((Vgg.Engine.Quantization.Precision.Fp32, (Vgg.Engine.Quantization.CalibrationTable?)null)), "the CUDA backend converts weights itself");
+        var graph = Planner.Prepare(model.Graph, opts);
+        var plan = Planner.Plan(graph, new Dictionary<string, int[]> { ["input"] = shape }, opts);
+        var def = PlanLowering.Lower(plan).Definition;
+        var gpuReference = NetworkReference.RunInt8(def, x, 2, size, size, table.Scales)[def.Outputs[0]];
+        Assert.That(gpuReference, Has.Length.EqualTo(y.Length));
+        for (int i = 0; i < y.Length; i++)
+            Assert.That(BitConverter.SingleToInt32Bits(gpuReference[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(y[i])), $"{arch}: logit {i}: lowered INT8 network {gpuReference[i]} vs CPU INT8 session {y[i]}");
+    }
+
     [Test]
     public void UnsupportedStepsSayWhy()
     {
