@@ -147,11 +147,18 @@ public sealed class CudaBackend : IBackend
         Options = options;
         _precision = options.Precision;
         _activationScales = options.ActivationScales;
+        UseGraphs = options.UseGraphs;
         _kernels = new CudaKernelSet(context, options.Cache ?? KernelCache.Default());
     }
 
     /// <summary>The options.</summary>
     public CudaBackendOptions Options { get; }
+
+    /// <summary>
+    /// Replay a CUDA graph per execution context after its first eager run (default: <see cref="CudaBackendOptions.UseGraphs"/>;
+    /// a session sets it from <c>SessionOptions.CudaGraphs</c>). Read when an execution context is created.
+    /// </summary>
+    public bool UseGraphs { get; set; }
 
     /// <summary>The device.</summary>
     public CudaDeviceInfo Device => _context.Device;
@@ -163,7 +170,7 @@ public sealed class CudaBackend : IBackend
     public CudaKernelSet Kernels => _kernels;
 
     /// <inheritdoc/>
-    public string Name => $"cuda: {_context.Device}, {_precision}, {(Options.Library == CudaKernelLibrary.Own ? "own kernels (" + _kernels.Target + ")" : "cuDNN/cuBLAS")}, {(Options.UseGraphs ? "CUDA graphs" : "eager")}";
+    public string Name => $"cuda: {_context.Device}, {_precision}, {(Options.Library == CudaKernelLibrary.Own ? "own kernels (" + _kernels.Target + ")" : "cuDNN/cuBLAS")}, {(UseGraphs ? "CUDA graphs" : "eager")}";
 
     /// <inheritdoc/>
     public BackendKind Kind => BackendKind.Cuda;
@@ -391,7 +398,7 @@ internal sealed class CudaPreparedPlan : IPreparedPlan
             net = _first ?? _backend.CreateInstance(_lowered, _weights);
             _first = null;
         }
-        return new CudaExecutionContext(Plan, net, _backend.Context.CreateStream(), _backend.Options.UseGraphs);
+        return new CudaExecutionContext(Plan, net, _backend.Context.CreateStream(), _backend.UseGraphs);
     }
 
     public void Dispose()

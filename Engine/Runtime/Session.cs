@@ -43,6 +43,13 @@ public sealed record SessionOptions
     /// Int8 without it, or with a table made for another model, throws <see cref="CalibrationException"/> at construction.
     /// </summary>
     public Quantization.CalibrationTable? Calibration { get; init; }
+
+    /// <summary>
+    /// CUDA backend only: true replays a CUDA graph captured per (plan, batch size) after the first eager run; false
+    /// launches every kernel eagerly on every run; null keeps the backend's default (graphs on, or VGG_CUDA_GRAPHS).
+    /// Graph replay and eager execution give bit-identical results. Ignored by the CPU backend.
+    /// </summary>
+    public bool? CudaGraphs { get; init; }
 }
 
 /// <summary>
@@ -136,6 +143,7 @@ public sealed class Session : IDisposable
         if (options.Precision == Quantization.Precision.Int8)
             (options.Calibration ?? throw Quantization.PrecisionPass.MissingTable()).CheckModel(graph); // before any backend sees it
         _backend = BackendRegistry.Create(options.Backend, options.Threads, _log);
+        if (options.CudaGraphs is { } graphs && _backend is Cuda.CudaBackend cuda) cuda.UseGraphs = graphs;
         try
         {
             _plannerOptions = _backend.ConfigurePlanner(new PlannerOptions

@@ -42,6 +42,9 @@ public sealed record BenchCommandLine
     /// <summary>--precision fp32|fp16|int8 for our engine.</summary>
     public string Precision { get; init; } = "fp32";
 
+    /// <summary>--calibration FILE: the INT8 calibration table (vgg calibrate); without it INT8 is calibrated on seeded synthetic images (timing only).</summary>
+    public string? Calibration { get; init; }
+
     /// <summary>--json FILE: write the report as JSON.</summary>
     public string? JsonPath { get; init; }
 
@@ -72,6 +75,7 @@ public static class BenchCommand
           baseline:       ONNX Runtime on our model exported by OnnxExporter (default), or on --onnx FILE
                           (--onnx alone: both engines run that file) [--ort-provider cpu|cuda] | --no-ort
           --backend cpu|cuda|reference   our backend (default cpu)       --precision fp32|fp16|int8 (default fp32)
+          --calibration FILE             INT8 scales (vgg calibrate); default: calibrated on 4 seeded synthetic images (timing only)
           --no-ours                      time ONNX Runtime alone
           --batch 1,8,32                 batch sizes (default 1)         --threads T (default: all logical CPUs)
           --image-shape C,H,W            input size where the model's is dynamic
@@ -118,6 +122,7 @@ public static class BenchCommand
                 case "--ort-provider": c = c with { OrtProvider = Next() switch { "cpu" => OrtProvider.Cpu, "cuda" => OrtProvider.Cuda, var p => throw new ArgumentException($"--ort-provider is cpu or cuda, got '{p}'") } }; break;
                 case "--backend": c = c with { Backend = Next() is "cpu" or "cuda" or "reference" ? args[i] : throw new ArgumentException($"--backend is cpu, cuda or reference, got '{args[i]}'") }; break;
                 case "--precision": c = c with { Precision = Next() is "fp32" or "fp16" or "int8" ? args[i] : throw new ArgumentException($"--precision is fp32, fp16 or int8, got '{args[i]}'") }; break;
+                case "--calibration": c = c with { Calibration = Next() }; break;
                 case "--batch": o = o with { BatchSizes = NextInts() }; break;
                 case "--threads": o = o with { Threads = NextInt() }; break;
                 case "--warmup": o = o with { WarmupRuns = NextInt() }; break;
@@ -156,6 +161,7 @@ public static class BenchCommand
         string model = c.Arch ?? (c.Spec is not null ? Path.GetFileName(c.Spec) : c.OnnxPath is not null ? Path.GetFileName(c.OnnxPath) : "model");
         o = o with { Model = model };
         o.Validate();
+        if (c.Calibration is not null && c.Precision != "int8") throw new ArgumentException("--calibration goes with --precision int8");
         if (!c.Ours && !c.Ort) throw new ArgumentException("--no-ours and --no-ort leave nothing to time");
         if (c.Ort && c.OnnxPath is null && !c.Ours) throw new ArgumentException("ONNX Runtime alone (--no-ours) needs --onnx FILE");
         return c with { Options = o };

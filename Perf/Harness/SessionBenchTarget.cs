@@ -5,6 +5,7 @@ using Vgg.Engine.Loader.Checkpoints;
 using Vgg.Engine.Loader.Onnx;
 using Vgg.Engine.Models;
 using Vgg.Engine.Planning;
+using Vgg.Engine.Quantization;
 using Vgg.Engine.Runtime;
 
 namespace Vgg.Perf.Harness;
@@ -16,9 +17,12 @@ namespace Vgg.Perf.Harness;
 /// </summary>
 public sealed class SessionBenchTarget : IBenchTarget
 {
-    private readonly Session _session;
+    private readonly Graph _graph;
+    private readonly SessionOptions _options;
+    private readonly Dictionary<BenchMode, Session> _sessions = new();
     private readonly string _model;
     private readonly (int H, int W) _inputSize;
+    private Session _session;
     private float[] _input = [];
     private float[] _output = [];
     private int[] _shape = [];
@@ -27,14 +31,19 @@ public sealed class SessionBenchTarget : IBenchTarget
 
     /// <summary>Creates the session for <paramref name="graph"/> (first input: float32 NCHW images).</summary>
     /// <param name="graph">The model graph (weights as initializers).</param>
-    /// <param name="options">Session options (backend, threads).</param>
+    /// <param name="options">Session options (backend, threads, precision and calibration).</param>
     /// <param name="modelName">Model name for the description.</param>
     /// <param name="inputSize">Height and width where the graph's input is dynamic.</param>
     /// <param name="name">Target name in reports.</param>
+    /// <remarks>On the CUDA backend the target offers eager launches and CUDA graph replay (one session each,
+    /// <see cref="SessionOptions.CudaGraphs"/>); the CPU backend runs eagerly only.</remarks>
     /// <exception cref="VggEngineException">The session could not be created (names the reason).</exception>
     public SessionBenchTarget(Graph graph, SessionOptions options, string modelName, (int H, int W) inputSize, string name = "vgg")
     {
-        _session = new Session(graph, options);
+        _graph = graph;
+        _options = options;
+        _session = new Session(graph, options with { CudaGraphs = false });
+        _sessions[BenchMode.Eager] = _session;
         _model = modelName;
         _inputSize = inputSize;
         Name = name;
@@ -43,19 +52,17 @@ public sealed class SessionBenchTarget : IBenchTarget
             _session.Dispose();
             throw new InvalidInputException(graph.Inputs.FirstOrDefault()?.Name ?? "(none)", $"the harness times single-input float32 models; '{modelName}' has {_session.Inputs.Count} input(s)");
         }
-        Threads = options.Threads;
+        Modes = _session.BackendKind == BackendKind.Cuda ? [BenchMode.Eager, BenchMode.GraphReplay] : [BenchMode.Eager];
     }
-
-    private int Threads { get; }
 
     public string Name { get; }
     public string Backend => _session.BackendKind == BackendKind.Cuda ? "cuda" : "cpu";
-    public string Precision => "fp32";
+    public string Precision => _options.Precision.ToString().ToLowerInvariant();
     public string Description => $"Vgg.Engine Session ({_session.BackendName}) on {_model}";
-    public IReadOnlyList<BenchMode> Modes { get; } = [BenchMode.Eager];
+    public IReadOnlyList<BenchMode> Modes { get; }
     public ReadOnlySpan<float> Output => _output;
 
-    /// <summary>The session (e.g. to print its plan).</summary>
+    /// <summary>The session of the mode last prepared (e.g. to print its plan).</summary>
     public Session Session => _session;
 
     /// <summary>Arena, weights (constants the plan reads, after BN folding) and workspace of the prepared batch's plan.</summary>
@@ -73,7 +80,10 @@ public sealed class SessionBenchTarget : IBenchTarget
 
     public void Prepare(int batch, BenchMode mode, ReadOnlySpan<float> input)
     {
-        if (mode != BenchMode.Eager) throw new NotSupportedException($"{Name}: the {Backend} backend runs eagerly only (got {mode})");
+        if (!Modes.Contains(mode)) throw new NotSupportedException($"{Name}: the {Backend} backend runs {string.Join(" and ", Modes)} only (got {mode})");
+        if (!_sessions.TryGetValue(mode, out var session))
+            _sessions[mode] = session = new Session(_graph, _options with { CudaGraphs = mode == BenchMode.GraphReplay });
+        _session = session;
         _shape = InputShape(batch);
         _input = input.ToArray();
         _output = new float[Tensor.Product(_session.OutputShape(_shape))];
@@ -96,7 +106,10 @@ public sealed class SessionBenchTarget : IBenchTarget
         return c.ToTimings(_layers, runs, "IStepProfiler in the backend's execute loop (Stopwatch around each step)");
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        foreach (var session in _sessions.Values) session.Dispose();
+    }
 }
 
 /// <summary>Builds our engine's bench target from a <c>vgg bench</c> command line.</summary>
@@ -141,11 +154,38 @@ public static class BenchTargets
     /// <exception cref="VggEngineException">The model could not be loaded (names the file and the problem).</exception>
     public static IBenchTarget FromCommandLine(BenchCommandLine c)
     {
-        if (c.Precision != "fp32") throw new ArgumentException($"--precision {c.Precision}: the harness times fp32 sessions in this build");
         var (model, name) = LoadModel(c);
         if (c.Backend == "reference")
+        {
+            if (c.Precision != "fp32") throw new ArgumentException($"--precision {c.Precision}: the reference executor runs fp32 only");
             return new ReferenceBenchTarget(model.Graph, [3, model.InputSize.Height, model.InputSize.Width], "vgg-reference");
-        var so = new SessionOptions { Backend = c.Backend == "cuda" ? BackendChoice.Cuda : BackendChoice.Cpu, Threads = c.Options.Threads };
+        }
+        var precision = c.Precision switch { "fp16" => Precision.Fp16, "int8" => Precision.Int8, _ => Precision.Fp32 };
+        CalibrationTable? table = null;
+        if (precision == Precision.Int8)
+        {
+            if (c.Calibration is not null)
+            {
+                table = CalibrationTable.Load(c.Calibration);
+            }
+            else
+            {
+                // Timing only: activation ranges from seeded synthetic images (real accuracy needs `vgg calibrate` on real images).
+                var shape = new[] { 4, model.Preprocessing.Channels, model.InputSize.Height, model.InputSize.Width };
+                var rng = new Random(c.Options.Seed);
+                var data = new float[Tensor.Product(shape)];
+                for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 4 - 2);
+                table = Calibrator.Calibrate(model, [Tensor.From(data, shape)]);
+                name += ", INT8 calibrated on 4 synthetic images (timing only)";
+            }
+        }
+        var so = new SessionOptions
+        {
+            Backend = c.Backend == "cuda" ? BackendChoice.Cuda : BackendChoice.Cpu,
+            Threads = c.Options.Threads,
+            Precision = precision,
+            Calibration = table,
+        };
         return new SessionBenchTarget(model.Graph, so, name, model.InputSize);
     }
 

@@ -43,4 +43,24 @@ public class BenchVerbTests
             File.Delete(json);
         }
     }
+
+    [Test]
+    public void Int8TimesAnInt8SessionAndCalibrationNeedsInt8()
+    {
+        var json = Path.Combine(Path.GetTempPath(), $"vgg-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            var r = Run("bench", "--spec", Path.Combine(TestData.RepoRoot, "models", "tinyvgg.json"), "--precision", "int8", "--no-ort",
+                "--warmup", "1", "--reps", "2", "--layers", "0", "--no-ceiling", "--no-memory", "--threads", "1", "--json", json);
+            Assert.That(r.Code, Is.EqualTo(ExitCodes.Ok), r.ToString());
+            Assert.That(File.ReadAllText(json), Does.Contain("\"int8\"").And.Contain("synthetic images (timing only)"));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+        var wrong = Run("bench", "--spec", "x.json", "--calibration", "t.json");
+        Assert.That(wrong.Code, Is.EqualTo(ExitCodes.UsageError), wrong.ToString());
+        Assert.That(wrong.Err, Does.Contain("--calibration goes with --precision int8"));
+    }
 }
