@@ -1,0 +1,170 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Vgg.Engine.Cpu.Kernels;
+
+/// <summary>
+/// Register-blocked GEMM micro-kernels over a packed B panel: C[r, 0..63] (+)= Σ_k A[r, k]·B[k, 0..63]
+/// for r &lt; rows ≤ 6. A is row-major with row stride lda (floats); B is a packed panel, 64 floats per
+/// k, contiguous in k (the layout every prepared weight in this folder uses); C has row stride ldc.
+/// Used by the Winograd convolution (one GEMM per transform position) and by the linear layers.
+/// </summary>
+/// <remarks>
+/// Variants (the caller picks by <see cref="SimdLevel"/>):
+/// <list type="number">
+/// <item>v1 <see cref="Generic6x16{T}"/>: 6 rows × 16 columns per pass, generic over <see cref="IVec16{T}"/>,
+///   four passes over the 64-wide panel. The AVX2 path (12 ymm accumulators) and the portable path.</item>
+/// <item>v2 <see cref="Avx512_6x64"/>: 6 rows × 64 columns, 24 zmm accumulators, 4 panel loads and 6
+///   embedded-broadcast A operands per k: 24 FMAs per 10 loads. The panel streams from L2 once per
+///   6 rows of A. Rows beyond <c>rows</c> repeat the last valid row (wasted FMAs, no branches) and are not stored.</item>
+/// <item>v3 <see cref="Avx512_1x64"/>: one row (batch-1 linear layers, a GEMV): 8 accumulators (k unrolled
+///   by two) so the FMA latency chain never limits a weight stream that is bound by memory bandwidth.</item>
+/// </list>
+/// </remarks>
+internal static unsafe class GemmMicroKernels
+{
+    public const int PanelWidth = 64;
+    public const int MaxRows = 6;
+
+    /// <summary>Dispatch by level. <paramref name="accumulate"/>: add to C instead of overwriting it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Run(SimdLevel level, float* a, nint lda, float* b, int k, float* c, nint ldc, int rows, bool accumulate)
+    {
+        if (level == SimdLevel.Avx512)
+        {
+            if (rows == 1) Avx512_1x64(a, b, k, c, accumulate);
+            else Avx512_6x64(a, lda, b, k, c, ldc, rows, accumulate);
+        }
+        else if (level == SimdLevel.Avx2)
+        {
+            for (int j = 0; j < PanelWidth; j += 16) Generic6x16<V256>(a, lda, b + j, k, c + j, ldc, rows, accumulate);
+        }
+        else
+        {
+            for (int j = 0; j < PanelWidth; j += 16) Generic6x16<V128>(a, lda, b + j, k, c + j, ldc, rows, accumulate);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Generic6x16<T>(float* a, nint lda, float* b, int k, float* c, nint ldc, int rows, bool accumulate)
+        where T : struct, IVec16<T>
+    {
+        float* a0 = a;
+        float* a1 = rows > 1 ? a0 + lda : a0;
+        float* a2 = rows > 2 ? a1 + lda : a1;
+        float* a3 = rows > 3 ? a2 + lda : a2;
+        float* a4 = rows > 4 ? a3 + lda : a3;
+        float* a5 = rows > 5 ? a4 + lda : a4;
+        T c0 = T.Zero, c1 = T.Zero, c2 = T.Zero, c3 = T.Zero, c4 = T.Zero, c5 = T.Zero;
+        for (int i = 0; i < k; i++)
+        {
+            T bv = T.Load(b);
+            b += PanelWidth;
+            c0 = T.Fma(T.Splat(a0[i]), bv, c0);
+            c1 = T.Fma(T.Splat(a1[i]), bv, c1);
+            c2 = T.Fma(T.Splat(a2[i]), bv, c2);
+            c3 = T.Fma(T.Splat(a3[i]), bv, c3);
+            c4 = T.Fma(T.Splat(a4[i]), bv, c4);
+            c5 = T.Fma(T.Splat(a5[i]), bv, c5);
+        }
+        StoreRow(c, c0, accumulate);
+        if (rows > 1) StoreRow(c + ldc, c1, accumulate);
+        if (rows > 2) StoreRow(c + 2 * ldc, c2, accumulate);
+        if (rows > 3) StoreRow(c + 3 * ldc, c3, accumulate);
+        if (rows > 4) StoreRow(c + 4 * ldc, c4, accumulate);
+        if (rows > 5) StoreRow(c + 5 * ldc, c5, accumulate);
+
+        static void StoreRow(float* p, T v, bool acc) => T.Store(p, acc ? T.Load(p) + v : v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx512_6x64(float* a, nint lda, float* b, int k, float* c, nint ldc, int rows, bool accumulate)
+    {
+        float* a0 = a;
+        float* a1 = rows > 1 ? a0 + lda : a0;
+        float* a2 = rows > 2 ? a1 + lda : a1;
+        float* a3 = rows > 3 ? a2 + lda : a2;
+        float* a4 = rows > 4 ? a3 + lda : a3;
+        float* a5 = rows > 5 ? a4 + lda : a4;
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        Vector512<float> c40 = default, c41 = default, c42 = default, c43 = default;
+        Vector512<float> c50 = default, c51 = default, c52 = default, c53 = default;
+        for (nint i = 0; i < k; i++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            b += PanelWidth;
+            var x = Vector512.Create(a0[i]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(x, b2, c02); c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+            x = Vector512.Create(a1[i]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(x, b2, c12); c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+            x = Vector512.Create(a2[i]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            c22 = Vector512.FusedMultiplyAdd(x, b2, c22); c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+            x = Vector512.Create(a3[i]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            c32 = Vector512.FusedMultiplyAdd(x, b2, c32); c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+            x = Vector512.Create(a4[i]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            c42 = Vector512.FusedMultiplyAdd(x, b2, c42); c43 = Vector512.FusedMultiplyAdd(x, b3, c43);
+            x = Vector512.Create(a5[i]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            c52 = Vector512.FusedMultiplyAdd(x, b2, c52); c53 = Vector512.FusedMultiplyAdd(x, b3, c53);
+        }
+        Store4(c, c00, c01, c02, c03, accumulate);
+        if (rows > 1) Store4(c + ldc, c10, c11, c12, c13, accumulate);
+        if (rows > 2) Store4(c + 2 * ldc, c20, c21, c22, c23, accumulate);
+        if (rows > 3) Store4(c + 3 * ldc, c30, c31, c32, c33, accumulate);
+        if (rows > 4) Store4(c + 4 * ldc, c40, c41, c42, c43, accumulate);
+        if (rows > 5) Store4(c + 5 * ldc, c50, c51, c52, c53, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx512_1x64(float* a, float* b, int k, float* c, bool accumulate)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default;
+        nint i = 0;
+        for (; i + 1 < k; i += 2)
+        {
+            var x = Vector512.Create(a[i]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 16), c1);
+            c2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 32), c2);
+            c3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 48), c3);
+            var y = Vector512.Create(a[i + 1]);
+            d0 = Vector512.FusedMultiplyAdd(y, Vector512.Load(b + 64), d0);
+            d1 = Vector512.FusedMultiplyAdd(y, Vector512.Load(b + 80), d1);
+            d2 = Vector512.FusedMultiplyAdd(y, Vector512.Load(b + 96), d2);
+            d3 = Vector512.FusedMultiplyAdd(y, Vector512.Load(b + 112), d3);
+            b += 2 * PanelWidth;
+        }
+        if (i < k)
+        {
+            var x = Vector512.Create(a[i]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 16), c1);
+            c2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 32), c2);
+            c3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 48), c3);
+        }
+        Store4(c, c0 + d0, c1 + d1, c2 + d2, c3 + d3, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(float* p, Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3, bool acc)
+    {
+        if (acc)
+        {
+            v0 += Vector512.Load(p); v1 += Vector512.Load(p + 16);
+            v2 += Vector512.Load(p + 32); v3 += Vector512.Load(p + 48);
+        }
+        v0.Store(p); v1.Store(p + 16); v2.Store(p + 32); v3.Store(p + 48);
+    }
+}
