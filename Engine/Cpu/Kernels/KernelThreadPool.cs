@@ -26,12 +26,17 @@ internal sealed unsafe class KernelThreadPool : IDisposable
     private readonly SemaphoreSlim[] _wake;
     private volatile bool _disposed;
 
-    // The current job.
+    // The current job. _state packs (generation << 32 | next unclaimed item): a helper claims an item
+    // with a CAS that also checks the generation, so a helper that wakes late (the machine is shared)
+    // can never run an item of a job other than the one whose parameters it read. The caller waits for
+    // _done == _count, not for the helpers to check in, so a helper that is not scheduled in time costs
+    // nothing: the caller takes its items.
     private delegate*<void*, int, int, void> _fn;
     private void* _ctx;
     private int _count;
-    private int _next;
-    private int _pending;
+    private int _done;
+    private long _state;
+    private int _generation;
     private ExceptionDispatchInfo? _error;
 
     public KernelThreadPool(int threads)
@@ -71,15 +76,14 @@ internal sealed unsafe class KernelThreadPool : IDisposable
             _ctx = ctx;
             _count = count;
             _error = null;
+            Volatile.Write(ref _done, 0);
+            int gen = ++_generation;
+            Volatile.Write(ref _state, (long)gen << 32);
             int helpers = Math.Min(_workers.Length, count - 1);
-            Volatile.Write(ref _next, 0);
-            Volatile.Write(ref _pending, helpers);
             for (int i = 0; i < helpers; i++) _wake[i].Release();
             Work(0);
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
-            _fn = null;
-            _ctx = null;
+            while (Volatile.Read(ref _done) != count) spin.SpinOnce(sleep1Threshold: -1);
             _error?.Throw();
         }
         finally
@@ -90,15 +94,29 @@ internal sealed unsafe class KernelThreadPool : IDisposable
 
     private void Work(int thread)
     {
-        try
+        long s = Volatile.Read(ref _state);
+        int gen = (int)(s >> 32);
+        var fn = _fn;
+        var ctx = _ctx;
+        int count = _count;
+        while (true)
         {
-            int i;
-            while ((i = Interlocked.Increment(ref _next) - 1) < _count) _fn(_ctx, i, thread);
-        }
-        catch (Exception e)
-        {
-            Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
-            Volatile.Write(ref _next, int.MaxValue / 2);
+            s = Volatile.Read(ref _state);
+            int i = (int)(s & 0xFFFFFFFF);
+            if ((int)(s >> 32) != gen || i >= count) return;
+            if (Interlocked.CompareExchange(ref _state, s + 1, s) != s) continue;
+            try
+            {
+                fn(ctx, i, thread);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
+            }
+            finally
+            {
+                Interlocked.Increment(ref _done);
+            }
         }
     }
 
@@ -110,7 +128,6 @@ internal sealed unsafe class KernelThreadPool : IDisposable
             wake.Wait();
             if (_disposed) return;
             Work(index);
-            Interlocked.Decrement(ref _pending);
         }
     }
 
