@@ -24,6 +24,7 @@ public static class Program
         Options o;
         try { o = Options.Parse(args.Skip(1).ToArray()); }
         catch (Exception e) { Console.Error.WriteLine(e.Message); return 2; }
+        Clock.UseCpu = o.CpuTime;
         Console.WriteLine($"# {cmd} {string.Join(' ', args.Skip(1))}  | {Environment.ProcessorCount} logical CPUs, SIMD {CpuSimd.Detected}, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         switch (cmd)
         {
@@ -52,6 +53,9 @@ internal sealed class Options
     public string? Only;
     public SimdLevel? Level;
     public bool Peak = true;
+    /// <summary>Time by process CPU time (CLOCK_PROCESS_CPUTIME_ID) instead of wall clock: immune to
+    /// preemption on a shared machine; meaningful with --threads 1 (spinning threads would count).</summary>
+    public bool CpuTime;
     public (int, int)? Plan;
 
     public static Options Parse(string[] a)
@@ -67,6 +71,7 @@ internal sealed class Options
                 case "--only": o.Only = a[++i]; break;
                 case "--level": o.Level = Enum.Parse<SimdLevel>(a[++i]); break;
                 case "--no-peak": o.Peak = false; break;
+                case "--cpu": o.CpuTime = true; break;
                 case "--no-hugepages": NativeBuffer.UseHugePages = false; break;
                 case "--plan":
                     var parts = a[++i].Split(',');
@@ -76,6 +81,26 @@ internal sealed class Options
             }
         }
         return o;
+    }
+}
+
+/// <summary>Wall clock, or process CPU time (Linux clock_gettime(CLOCK_PROCESS_CPUTIME_ID)).</summary>
+internal static class Clock
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Timespec { public long Sec, Nsec; }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out Timespec ts);
+
+    public static bool UseCpu;
+
+    /// <summary>Milliseconds from an arbitrary origin.</summary>
+    public static double NowMs()
+    {
+        if (!UseCpu) return Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
+        ClockGetTime(2 /* CLOCK_PROCESS_CPUTIME_ID */, out var ts);
+        return ts.Sec * 1e3 + ts.Nsec / 1e6;
     }
 }
 
@@ -222,12 +247,13 @@ internal static unsafe class Layers
             for (int r = 0; r < 2; r++) { oursRun(); ortRun.Run(); }
             for (int r = 0; r < o.Reps; r++)
             {
-                var sw = Stopwatch.StartNew();
+                double t0 = Clock.NowMs();
                 oursRun();
-                ours.Add(sw.Elapsed.TotalMilliseconds);
-                sw.Restart();
+                double t1 = Clock.NowMs();
                 ortRun.Run();
-                ort.Add(sw.Elapsed.TotalMilliseconds);
+                double t2 = Clock.NowMs();
+                ours.Add(t1 - t0);
+                ort.Add(t2 - t1);
             }
             owner.Dispose(); xin?.Dispose(); yout?.Dispose(); ws?.Dispose();
             double gf = flops / (ours.Median * 1e6);
@@ -269,12 +295,12 @@ internal static unsafe class EndToEnd
             var ratios = new Stats();
             for (int r = 0; r < o.Reps; r++)
             {
-                sw.Restart();
+                double t0 = Clock.NowMs();
                 chain.Run(px, pl, n, layerMs);
-                double a = sw.Elapsed.TotalMilliseconds;
-                sw.Restart();
+                double t1 = Clock.NowMs();
                 ort.Run();
-                double b = sw.Elapsed.TotalMilliseconds;
+                double t2 = Clock.NowMs();
+                double a = t1 - t0, b = t2 - t1;
                 ours.Add(a); theirs.Add(b); ratios.Add(a / b);
             }
             Console.WriteLine($"buffers (activations + workspace) {chain.BufferBytes / 1e6:F0} MB");

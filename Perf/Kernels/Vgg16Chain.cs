@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Vgg.Engine.Cpu.Kernels;
 
 namespace Vgg.Perf.Kernels;
@@ -64,13 +63,14 @@ internal sealed unsafe class Vgg16Chain : IDisposable
     public void Run(float* input, float* logits, int n, double[]? layerMs = null)
     {
         Ensure(n);
-        var sw = layerMs is null ? null : Stopwatch.StartNew();
+        double last = Clock.NowMs();
         int li = 0;
         void Lap()
         {
-            if (sw is null) return;
-            layerMs![li++] += sw.Elapsed.TotalMilliseconds;
-            sw.Restart();
+            if (layerMs is null) return;
+            double now = Clock.NowMs();
+            layerMs[li++] += now - last;
+            last = now;
         }
         float* x = _a!.Pointer, y = _b!.Pointer, ws = _ws!.Pointer;
         _first.Run(input, x, n, 224, 224, ws, _pool);

@@ -133,47 +133,58 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
         if (ForcePlan is { } f)
             return WinogradPlan.Create(n, h, w, threads, th, tw, Math.Min(f.TileBlock, t), (mBlocks + f.Splits - 1) / f.Splits * 64, cp, mp64);
 
-        // Cost model (seconds, rough constants for one core of a current x86 server): GEMM at
-        // 70 GFLOP/s, transforms at ~300 flops per tile·channel at 20 GFLOP/s, U streamed from L3 at
-        // 40 GB/s when all of U fits in 16 MB, else from memory at 8 GB/s per core.
+        // Cost model, seconds per work item, calibrated on single-thread CPU-time measurements of
+        // VGG-16's layers (Perf/RESULTS.md): the GEMM at 100 GFLOP/s on row groups of 6; transforms at
+        // ~300 flops per tile·channel at 20 GFLOP/s; U re-read from memory at 12 GB/s for each item when
+        // all of U is larger than ~20 MB (it cannot stay in L3), else free (it streams from L3 behind
+        // the FMAs); V and O (written by one phase, read by the next) cost L3 traffic when one item's
+        // V+O passes 256 KB (then they and a panel of U no longer stay in the 1 MB L2 together) and
+        // memory traffic past ~3 MB; 0.5 µs per item for scheduling. Plans: tile blocks of 6k tiles or ceil(T/k), output channels whole or split in
+        // `splits` ranges (what keeps both cores busy on the late layers at batch 1: 49 or 16 tiles).
         double uTotal = (double)Positions * cp * mp64 * 4;
-        double uBw = uTotal <= 16e6 ? 40e9 : 8e9;
+        bool uFromMemory = uTotal > 20e6;
         WinogradPlan? best = null;
         double bestCost = double.MaxValue;
+        long bestWs = long.MaxValue;
         Span<double> load = stackalloc double[Math.Min(threads, 64)];
+        Span<int> candidates = stackalloc int[64];
+        int nc = 0;
+        for (int tb = 6; tb <= Math.Min(RoundUp(t, 6), 192) && nc < 40; tb += 6) candidates[nc++] = Math.Min(tb, t);
+        for (int k = 1; k <= 16 && nc < 64; k++) candidates[nc++] = (t + k - 1) / k;
         for (int splits = 1; splits <= Math.Min(mBlocks, 8); splits++)
         {
             int mrBlocks = (mBlocks + splits - 1) / splits;
             if (splits > 1 && (mBlocks + mrBlocks - 1) / mrBlocks != splits) continue;
             int mr = mrBlocks * 64;
-            int maxTb = Math.Min(RoundUp(t, 6), 240);
-            for (int tb = 6; tb <= maxTb; tb += 6)
+            foreach (int tbSize in candidates[..nc])
             {
-                int tbSize = Math.Min(tb, t);
                 long wsPerThread = (long)Positions * tbSize * (cp + mr) * 4;
-                if (wsPerThread > 8_000_000 && tb > 6) break;
+                if (wsPerThread > 16_000_000 && tbSize > 6) continue;
                 int tbCount = (t + tbSize - 1) / tbSize;
                 // Makespan of items dealt dynamically: items in order, each to the least loaded thread.
                 load.Clear();
                 for (int b = 0; b < tbCount; b++)
                 {
                     int tn = Math.Min(tbSize, t - b * tbSize);
-                    double gemm = (double)Positions * RoundUp(tn, 6) * cp * mr * 2 / 70e9;
+                    double gemm = (double)Positions * RoundUp(tn, 6) * cp * mr * 2 / 100e9;
                     double inTr = (double)tn * cp * 300 / 20e9;
                     double outTr = (double)tn * mr * 300 / 20e9;
-                    double uTime = (double)Positions * cp * mr * 4 / uBw;
+                    double uTime = uFromMemory ? (double)Positions * cp * mr * 4 / 12e9 : 0;
+                    double vo = (double)Positions * tn * (cp + mr) * 4;
+                    double spill = vo > 3e6 ? 2 * vo / 15e9 : !uFromMemory && vo > 256e3 ? 2 * vo / 30e9 : 0;
                     for (int s = 0; s < splits; s++)
                     {
                         int k = 0;
                         for (int i = 1; i < load.Length; i++) if (load[i] < load[k]) k = i;
-                        load[k] += gemm + inTr + outTr + uTime;
+                        load[k] += gemm + inTr + outTr + uTime + spill + 0.5e-6;
                     }
                 }
                 double cost = 0;
                 foreach (var l in load) cost = Math.Max(cost, l);
-                if (cost < bestCost * 0.999)
+                if (cost < bestCost * 0.98 || (cost <= bestCost * 1.02 && wsPerThread < bestWs))
                 {
-                    bestCost = cost;
+                    bestCost = Math.Min(cost, bestCost);
+                    bestWs = wsPerThread;
                     best = WinogradPlan.Create(n, h, w, threads, th, tw, tbSize, mr, cp, mp64);
                 }
             }
