@@ -87,9 +87,14 @@ internal sealed unsafe class LinearKernel : IDisposable
         for (int k0 = 0; k0 < c.In; k0 += kb)
         {
             int klen = Math.Min(kb, c.In - k0);
-            for (int r0 = 0; r0 < c.N; r0 += GemmMicroKernels.MaxRows)
-                GemmMicroKernels.Run(c.Level, c.X + (long)r0 * c.In + k0, c.In, wpanel + (long)k0 * 64, klen, tmp + r0 * 64, 64,
-                    Math.Min(GemmMicroKernels.MaxRows, c.N - r0), k0 > 0);
+            for (int r0 = 0; r0 < c.N;)
+            {
+                // Row groups of 6; a remainder of 7 or 8 rows goes as two groups of ≤ 4 (the 4-row kernel).
+                int left = c.N - r0;
+                int rows = left <= GemmMicroKernels.MaxRows ? left : left <= 8 ? (left + 1) / 2 : GemmMicroKernels.MaxRows;
+                GemmMicroKernels.Run(c.Level, c.X + (long)r0 * c.In + k0, c.In, wpanel + (long)k0 * 64, klen, tmp + r0 * 64, 64, rows, k0 > 0);
+                r0 += rows;
+            }
         }
         int cols = Math.Min(64, c.Out - panel * 64);
         float* bias = c.Bias + panel * 64;

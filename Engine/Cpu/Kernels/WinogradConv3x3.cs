@@ -136,13 +136,13 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
         // Cost model, seconds per work item, calibrated on single-thread CPU-time measurements of
         // VGG-16's layers (Perf/RESULTS.md): the GEMM at 100 GFLOP/s on row groups of 6; transforms at
         // ~300 flops per tile·channel at 20 GFLOP/s; U re-read from memory at 12 GB/s for each item when
-        // all of U is larger than ~20 MB (it cannot stay in L3), else free (it streams from L3 behind
+        // all of U is larger than ~12 MB (it cannot stay in the shared L3), else free (it streams from L3 behind
         // the FMAs); V and O (written by one phase, read by the next) cost L3 traffic when one item's
         // V+O passes 256 KB (then they and a panel of U no longer stay in the 1 MB L2 together) and
         // memory traffic past ~3 MB; 0.5 µs per item for scheduling. Plans: tile blocks of 6k tiles or ceil(T/k), output channels whole or split in
         // `splits` ranges (what keeps both cores busy on the late layers at batch 1: 49 or 16 tiles).
         double uTotal = (double)Positions * cp * mp64 * 4;
-        bool uFromMemory = uTotal > 20e6;
+        bool uFromMemory = uTotal > 12e6;
         WinogradPlan? best = null;
         double bestCost = double.MaxValue;
         long bestWs = long.MaxValue;
@@ -265,8 +265,13 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
             for (int mb = 0; mb < mLen / 64; mb++)
             {
                 float* panel = c.U + ((long)pos * mBlocks + m0 / 64 + mb) * c.Cp * 64;
-                for (int tg = 0; tg < tn; tg += 6)
-                    GemmMicroKernels.Run(c.Level, vp + (nint)tg * c.Cp, c.Cp, panel, c.Cp, op + (nint)tg * c.MrSize + mb * 64, c.MrSize, Math.Min(6, tn - tg), false);
+                for (int tg = 0; tg < tn;)
+                {
+                    int left = tn - tg;
+                    int rows = left <= 6 ? left : left <= 8 ? (left + 1) / 2 : 6;
+                    GemmMicroKernels.Run(c.Level, vp + (nint)tg * c.Cp, c.Cp, panel, c.Cp, op + (nint)tg * c.MrSize + mb * 64, c.MrSize, rows, false);
+                    tg += rows;
+                }
             }
         }
         OutputTransform<T>(ref c, o, t0, tn, m0, mLen);
