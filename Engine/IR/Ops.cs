@@ -263,3 +263,9 @@ public sealed record ConcatOp(int Axis) : Op
 {
     public override string OpType => "Concat";
 }
+
+/// <summary>ONNX Constant: no inputs, one output equal to <see cref="Value"/> (any dtype and shape). Folded to an initializer unless it is a graph output.</summary>
+public sealed record ConstantOp(Tensor Value) : Op
+{
+    public override string OpType => "Constant";
+}

@@ -38,13 +38,14 @@ public sealed record Preprocessing
     public int CropHeight { get; init; } = 224;
     /// <summary>CenterCrop width, or 0 for no crop.</summary>
     public int CropWidth { get; init; } = 224;
-    /// <summary>Per-channel mean subtracted after ToTensor, or null for no normalization.</summary>
+    /// <summary>Per-channel mean subtracted after ToTensor (one value per channel, or one for all), or null for no normalization.</summary>
     public float[]? Mean { get; init; } = { 0.485f, 0.456f, 0.406f };
-    /// <summary>Per-channel standard deviation divided after the mean, or null for no normalization.</summary>
+    /// <summary>Per-channel standard deviation divided after the mean (one value per channel, or one for all), or null for no normalization.</summary>
     public float[]? Std { get; init; } = { 0.229f, 0.224f, 0.225f };
     /// <summary>
-    /// Rotate/flip by the EXIF Orientation tag before anything else. Off by default, as torchvision's
-    /// PIL path does not apply it (PIL's Image.open ignores EXIF orientation).
+    /// Rotate/flip by the EXIF Orientation tag before anything else (as PIL's <c>ImageOps.exif_transpose</c>).
+    /// Off by default, as torchvision's PIL path does not apply it (PIL's Image.open ignores EXIF orientation,
+    /// so a model trained through ImageFolder saw camera JPEGs as stored, possibly sideways).
     /// </summary>
     public bool ApplyExifOrientation { get; init; }
 
@@ -56,4 +57,45 @@ public sealed record Preprocessing
 
     /// <summary>Resize(size) then CenterCrop(crop) with ImageNet normalization (e.g. 512/512 for the seed guide's large inputs).</summary>
     public static Preprocessing ImageNetAt(int resize, int crop) => new() { ResizeHeight = resize, ResizeWidth = resize, CropHeight = crop, CropWidth = crop };
+
+    /// <summary>TinyVGG (pizza/steak/sushi): RGB, Resize((64, 64)), no crop, ToTensor only (no normalization).</summary>
+    public static Preprocessing TinyVgg { get; } = new()
+    {
+        Resize = ResizeMode.Exact, ResizeHeight = 64, ResizeWidth = 64, CropHeight = 0, CropWidth = 0, Mean = null, Std = null,
+    };
+
+    /// <summary>
+    /// MNIST CNN: grayscale (L), 28×28 (Resize((28, 28)), which leaves a 28×28 digit untouched), Normalize((0.1307,), (0.3081,)).
+    /// </summary>
+    public static Preprocessing Mnist { get; } = new()
+    {
+        Color = ColorMode.Grayscale, Resize = ResizeMode.Exact, ResizeHeight = 28, ResizeWidth = 28, CropHeight = 0, CropWidth = 0,
+        Mean = new[] { 0.1307f }, Std = new[] { 0.3081f },
+    };
+
+    /// <summary>Checks that the settings describe a pipeline torchvision would accept.</summary>
+    /// <exception cref="ArgumentException">A non-positive resize size, a crop with one side 0 and the other not, a
+    /// negative crop, Mean without Std (or the reverse), Mean/Std whose length is neither 1 nor <see cref="Channels"/>,
+    /// or a zero or non-finite std.</exception>
+    public void Validate()
+    {
+        if (Resize == ResizeMode.ShorterSide && ResizeHeight <= 0)
+            throw new ArgumentException($"Resize(size) needs a positive size, got {ResizeHeight}");
+        if (Resize == ResizeMode.Exact && (ResizeHeight <= 0 || ResizeWidth <= 0))
+            throw new ArgumentException($"Resize((h, w)) needs a positive size, got ({ResizeHeight}, {ResizeWidth})");
+        if (CropHeight < 0 || CropWidth < 0 || (CropHeight == 0) != (CropWidth == 0))
+            throw new ArgumentException($"CenterCrop needs both sides positive, or both 0 for no crop; got ({CropHeight}, {CropWidth})");
+        if ((Mean is null) != (Std is null))
+            throw new ArgumentException("Normalize needs both Mean and Std (or neither)");
+        if (Mean is not null && Std is not null)
+        {
+            if (Mean.Length is not 1 && Mean.Length != Channels)
+                throw new ArgumentException($"Mean has {Mean.Length} values; expected 1 or {Channels} (one per channel)");
+            if (Std.Length is not 1 && Std.Length != Channels)
+                throw new ArgumentException($"Std has {Std.Length} values; expected 1 or {Channels} (one per channel)");
+            foreach (var s in Std)
+                if (s == 0 || !float.IsFinite(s))
+                    throw new ArgumentException($"Std values must be finite and non-zero, got {s}");
+        }
+    }
 }

@@ -1,0 +1,462 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vgg.Engine.Backends;
+using Vgg.Engine.IR;
+using Vgg.Engine.Models;
+using Vgg.Engine.Planning;
+
+namespace Vgg.Engine.Runtime;
+
+/// <summary>Options of a <see cref="Session"/>.</summary>
+public sealed record SessionOptions
+{
+    /// <summary>Backend: Auto (CUDA when available, else CPU), Cpu or Cuda.</summary>
+    public BackendChoice Backend { get; init; } = BackendChoice.Auto;
+
+    /// <summary>CPU threads per run; 0 means every core (<see cref="Environment.ProcessorCount"/>).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Arena placement: greedy largest-first (default) or linear no-reuse (debugging).</summary>
+    public MemoryPlannerKind MemoryPlanner { get; init; } = MemoryPlannerKind.Greedy;
+
+    /// <summary>Graph optimizations (BN folding, Dropout removal, fusion). Off runs the graph as written.</summary>
+    public bool Optimize { get; init; } = true;
+
+    /// <summary>Plans kept for distinct input shapes; the least recently used idle plan is dropped beyond this.</summary>
+    public int MaxCachedPlans { get; init; } = 16;
+
+    /// <summary>Where load and fallback messages go; null for none.</summary>
+    public ILogger? Logger { get; init; }
+}
+
+/// <summary>
+/// The service API: a model loaded once and run from many threads at once.
+/// </summary>
+/// <remarks>
+/// <para>Load: the graph is validated, constants folded and optimized once. Each distinct input shape is
+/// planned once (plans cached in a concurrent dictionary, at most <see cref="SessionOptions.MaxCachedPlans"/>),
+/// prepared on the backend once (weights packed or uploaded once for all shapes), and each concurrent
+/// call rents an execution context (arena + workspace) from a per-plan pool, so calls never share
+/// mutable memory and steady-state calls allocate no buffers. Weights are shared read-only.</para>
+/// <para>Inputs and outputs are dense row-major NCHW (images) float32 unless the graph says otherwise.
+/// A wrong dtype, rank, channel count or size is an <see cref="InvalidInputException"/> naming the input and
+/// the expected shape. After <see cref="Dispose"/> every call throws <see cref="ObjectDisposedException"/>;
+/// Dispose waits for calls in flight to finish.</para>
+/// </remarks>
+public sealed class Session : IDisposable
+{
+    private readonly Graph _graph;
+    private readonly IBackend _backend;
+    private readonly PlannerOptions _plannerOptions;
+    private readonly ConcurrentDictionary<string, PlanEntry> _plans = new(StringComparer.Ordinal);
+    private readonly object _evictLock = new();
+    private readonly ILogger _log;
+    private readonly int _maxPlans;
+    private int _inFlight;
+    private volatile bool _disposed;
+    private long _clock;
+
+    private sealed class PlanEntry : IDisposable
+    {
+        private readonly Session _owner;
+        private readonly IReadOnlyDictionary<string, int[]> _shapes;
+        private readonly object _buildLock = new();
+        private IPreparedPlan? _prepared;
+        public readonly ConcurrentBag<IExecutionContext> Contexts = new();
+        public int InFlight;
+        public volatile bool Evicted;
+        public long LastUsed;
+
+        public PlanEntry(Session owner, IReadOnlyDictionary<string, int[]> shapes)
+        {
+            _owner = owner;
+            _shapes = shapes;
+        }
+
+        public IPreparedPlan Prepared
+        {
+            get
+            {
+                if (_prepared is { } p) return p;
+                lock (_buildLock)
+                {
+                    _prepared ??= _owner.Build(_shapes);
+                    return _prepared;
+                }
+            }
+        }
+
+        public bool IsBuilt => _prepared is not null;
+
+        public void Dispose()
+        {
+            while (Contexts.TryTake(out var c)) c.Dispose();
+            _prepared?.Dispose();
+        }
+    }
+
+    /// <summary>Creates a session for a loaded model (its graph, weights as initializers).</summary>
+    /// <exception cref="GraphException">A malformed graph.</exception>
+    /// <exception cref="VggEngineException">Cuda was asked for and is not available.</exception>
+    public Session(Model model, SessionOptions? options = null) : this(model.Graph, options)
+    {
+        Model = model;
+    }
+
+    /// <summary>Creates a session for a graph (e.g. one imported from ONNX).</summary>
+    /// <exception cref="GraphException">A malformed graph.</exception>
+    /// <exception cref="VggEngineException">Cuda was asked for and is not available.</exception>
+    public Session(Graph graph, SessionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        options ??= new SessionOptions();
+        Options = options;
+        _log = options.Logger ?? NullLogger.Instance;
+        _maxPlans = Math.Max(1, options.MaxCachedPlans);
+        _backend = BackendRegistry.Create(options.Backend, options.Threads, _log);
+        try
+        {
+            _plannerOptions = _backend.ConfigurePlanner(new PlannerOptions { Optimize = options.Optimize, MemoryPlanner = options.MemoryPlanner });
+            _graph = Planner.Prepare(graph, _plannerOptions);
+            ShapeInference.Infer(_graph); // every static shape checked at load
+        }
+        catch
+        {
+            _backend.Dispose();
+            throw;
+        }
+        Inputs = graph.Inputs.Where(i => !graph.Initializers.ContainsKey(i.Name)).ToList();
+        Outputs = graph.Outputs.ToList();
+        _log.LogInformation("session for '{Graph}' on {Backend}: {Nodes} nodes after folding and fusion", graph.Name, _backend.Name, _graph.Nodes.Count);
+    }
+
+    /// <summary>The model, when created from one.</summary>
+    public Model? Model { get; }
+
+    /// <summary>The options the session was created with.</summary>
+    public SessionOptions Options { get; }
+
+    /// <summary>The backend's description ("cpu: 16 threads, ...").</summary>
+    public string BackendName => _backend.Name;
+
+    /// <summary>The backend kind the session runs on.</summary>
+    public BackendKind BackendKind => _backend.Kind;
+
+    /// <summary>Runtime inputs in order (name, dtype, declared shape with −1 for any size).</summary>
+    public IReadOnlyList<ValueInfo> Inputs { get; }
+
+    /// <summary>Outputs in order.</summary>
+    public IReadOnlyList<ValueInfo> Outputs { get; }
+
+    /// <summary>The graph after load-time folding and optimization (what is planned).</summary>
+    public Graph OptimizedGraph => _graph;
+
+    /// <summary>Number of input shapes with a cached plan.</summary>
+    public int CachedPlanCount => _plans.Count;
+
+    // ------------------------------------------------------------------ shapes and plans
+
+    private static string Key(IReadOnlyDictionary<string, int[]> shapes) =>
+        string.Join(";", shapes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + string.Join(",", p.Value)));
+
+    private ValueInfo SingleInput()
+    {
+        if (Inputs.Count != 1)
+            throw new InvalidInputException(Inputs.Count == 0 ? "(none)" : Inputs[0].Name,
+                $"the model has {Inputs.Count} inputs ({string.Join(", ", Inputs)}); use the overload that takes inputs by name");
+        return Inputs[0];
+    }
+
+    private IReadOnlyDictionary<string, int[]> ShapesFor(ReadOnlySpan<int> shape) =>
+        new Dictionary<string, int[]>(StringComparer.Ordinal) { [SingleInput().Name] = shape.ToArray() };
+
+    /// <summary>The shape of the first output for an input of <paramref name="inputShape"/> (single-input models).</summary>
+    /// <exception cref="InvalidInputException">The shape does not fit the model (names the input and the expected shape).</exception>
+    public int[] OutputShape(ReadOnlySpan<int> inputShape) => OutputShapes(ShapesFor(inputShape))[Outputs[0].Name];
+
+    /// <summary>Every output's shape for the given input shapes.</summary>
+    /// <exception cref="InvalidInputException">A missing input or a shape that does not fit the model.</exception>
+    public IReadOnlyDictionary<string, int[]> OutputShapes(IReadOnlyDictionary<string, int[]> inputShapes)
+    {
+        ThrowIfDisposed();
+        CheckShapes(inputShapes);
+        Dictionary<string, ValueInfo> types;
+        try
+        {
+            types = ShapeInference.Infer(_graph, inputShapes);
+        }
+        catch (GraphException e)
+        {
+            throw DoesNotFit(inputShapes, e);
+        }
+        return Outputs.ToDictionary(o => o.Name, o => types[o.Name].Shape ?? throw new GraphException(null, $"output '{o.Name}' has no known shape"), StringComparer.Ordinal);
+    }
+
+    /// <summary>The execution plan for these input shapes (planned and prepared once, then cached), e.g. for <c>vgg plan</c>.</summary>
+    /// <exception cref="InvalidInputException">A missing input or a shape that does not fit the model.</exception>
+    public ExecutionPlan GetPlan(IReadOnlyDictionary<string, int[]> inputShapes)
+    {
+        Enter();
+        try
+        {
+            var e = Rent(inputShapes);
+            try { return e.Prepared.Plan; }
+            finally { Interlocked.Decrement(ref e.InFlight); }
+        }
+        finally { Leave(); }
+    }
+
+    /// <summary>The execution plan for a single-input model and this input shape.</summary>
+    public ExecutionPlan GetPlan(ReadOnlySpan<int> inputShape) => GetPlan(ShapesFor(inputShape));
+
+    private void CheckShapes(IReadOnlyDictionary<string, int[]> shapes)
+    {
+        foreach (var i in Inputs)
+        {
+            if (!shapes.TryGetValue(i.Name, out var s))
+                throw new InvalidInputException(i.Name, $"missing; the model expects {Describe(i)}");
+            if (s.Any(d => d < 0))
+                throw new InvalidInputException(i.Name, $"shape {Tensor.FormatShape(s)} has a negative dimension; expected {Describe(i)}");
+            if (i.Shape is null) continue;
+            if (s.Length != i.Shape.Length)
+                throw new InvalidInputException(i.Name, $"has rank {s.Length} {Tensor.FormatShape(s)}; expected {Describe(i)}");
+            for (int d = 0; d < s.Length; d++)
+                if (i.Shape[d] >= 0 && i.Shape[d] != s[d])
+                    throw new InvalidInputException(i.Name, d == 1 && s.Length == 4
+                        ? $"has {s[1]} channels {Tensor.FormatShape(s)}; expected {i.Shape[1]}: {Describe(i)}"
+                        : $"has shape {Tensor.FormatShape(s)}; dimension {d} must be {i.Shape[d]}: {Describe(i)}");
+        }
+        foreach (var k in shapes.Keys)
+            if (!Inputs.Any(i => i.Name == k))
+                throw new InvalidInputException(k, $"is not an input of the model (inputs: {string.Join(", ", Inputs.Select(Describe))})");
+    }
+
+    private static string Describe(ValueInfo v) =>
+        v.Shape is null ? $"'{v.Name}' {v.DType.Name()} of any shape" : $"'{v.Name}' {Tensor.FormatShape(v.DType, v.Shape)} (NCHW; ? = any size)";
+
+    private InvalidInputException DoesNotFit(IReadOnlyDictionary<string, int[]> shapes, GraphException e)
+    {
+        var first = Inputs.FirstOrDefault();
+        string name = first?.Name ?? "(none)";
+        string given = string.Join(", ", shapes.Select(p => $"{p.Key} {Tensor.FormatShape(p.Value)}"));
+        return new InvalidInputException(name, $"input shape {given} does not fit the model{(first is null ? "" : $" (expects {Describe(first)})")}: {e.Message}");
+    }
+
+    private IPreparedPlan Build(IReadOnlyDictionary<string, int[]> shapes)
+    {
+        ExecutionPlan plan;
+        try
+        {
+            plan = Planner.Plan(_graph, shapes, _plannerOptions);
+        }
+        catch (GraphException e)
+        {
+            throw DoesNotFit(shapes, e);
+        }
+        _log.LogDebug("planned {Shapes}: arena {Arena} B (lower bound {Lower} B), workspace {Workspace} B",
+            Key(shapes), plan.ArenaBytes, plan.LowerBoundBytes, plan.WorkspaceBytes);
+        return _backend.Prepare(plan);
+    }
+
+    /// <summary>The plan entry for these shapes with InFlight incremented (the caller decrements).</summary>
+    private PlanEntry Rent(IReadOnlyDictionary<string, int[]> shapes)
+    {
+        CheckShapes(shapes);
+        string key = Key(shapes);
+        while (true)
+        {
+            var entry = _plans.GetOrAdd(key, _ => new PlanEntry(this, shapes.ToDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.Ordinal)));
+            Interlocked.Increment(ref entry.InFlight);
+            if (entry.Evicted)
+            {
+                Interlocked.Decrement(ref entry.InFlight);
+                Thread.Yield();
+                continue;
+            }
+            entry.LastUsed = Interlocked.Increment(ref _clock);
+            try
+            {
+                _ = entry.Prepared;
+            }
+            catch
+            {
+                Interlocked.Decrement(ref entry.InFlight);
+                _plans.TryRemove(new KeyValuePair<string, PlanEntry>(key, entry));
+                throw;
+            }
+            if (_plans.Count > _maxPlans) Evict(entry);
+            return entry;
+        }
+    }
+
+    private void Evict(PlanEntry keep)
+    {
+        lock (_evictLock)
+        {
+            while (_plans.Count > _maxPlans)
+            {
+                var victim = _plans.Where(p => p.Value != keep && Volatile.Read(ref p.Value.InFlight) == 0)
+                    .OrderBy(p => p.Value.LastUsed).FirstOrDefault();
+                if (victim.Value is null) return;
+                victim.Value.Evicted = true;
+                if (Volatile.Read(ref victim.Value.InFlight) != 0)
+                {
+                    victim.Value.Evicted = false;
+                    return;
+                }
+                _plans.TryRemove(victim);
+                victim.Value.Dispose();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ running
+
+    private void Enter()
+    {
+        Interlocked.Increment(ref _inFlight);
+        if (_disposed)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            throw new ObjectDisposedException(nameof(Session));
+        }
+    }
+
+    private void Leave() => Interlocked.Decrement(ref _inFlight);
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Rents a plan entry and an execution context for these shapes (between <see cref="Enter"/> and <see cref="Leave"/>).</summary>
+    private (PlanEntry Entry, IExecutionContext Context) Acquire(IReadOnlyDictionary<string, int[]> shapes)
+    {
+        var entry = Rent(shapes);
+        try
+        {
+            var prepared = entry.Prepared;
+            if (!entry.Contexts.TryTake(out var ctx)) ctx = prepared.CreateContext();
+            return (entry, ctx);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref entry.InFlight);
+            throw;
+        }
+    }
+
+    private static void Release(PlanEntry entry, IExecutionContext ctx)
+    {
+        entry.Contexts.Add(ctx);
+        Interlocked.Decrement(ref entry.InFlight);
+    }
+
+    /// <summary>
+    /// Runs a single-input, single-output float32 model on <paramref name="input"/> (row-major, NCHW for
+    /// images, of <paramref name="shape"/>) and writes the first output into <paramref name="output"/>
+    /// (exactly the element count of <see cref="OutputShape"/>). Allocates nothing once the shape's plan
+    /// and a context exist.
+    /// </summary>
+    /// <exception cref="InvalidInputException">Wrong dtype, rank, channels or size, or a span length that does not match the shape.</exception>
+    /// <exception cref="ArgumentException"><paramref name="output"/> has the wrong length.</exception>
+    /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
+    public void Run(ReadOnlySpan<float> input, ReadOnlySpan<int> shape, Span<float> output)
+    {
+        var decl = SingleInput();
+        if (decl.DType != DType.Float32)
+            throw new InvalidInputException(decl.Name, $"is {decl.DType.Name()}; use Run(Tensor) for non-float32 inputs");
+        if (Outputs.Count != 1)
+            throw new InvalidOperationException($"the model has {Outputs.Count} outputs; use Run(IReadOnlyDictionary<string, Tensor>)");
+        var shapes = ShapesFor(shape);
+        long count = Tensor.Product(shapes[decl.Name]);
+        if (input.Length != count)
+            throw new InvalidInputException(decl.Name, $"shape {Tensor.FormatShape(shapes[decl.Name])} holds {count} elements, the input span has {input.Length}");
+        Enter();
+        try
+        {
+            var (entry, ctx) = Acquire(shapes);
+            try
+            {
+                var o = ctx.Plan.Outputs[0];
+                if (o.DType != DType.Float32)
+                    throw new InvalidOperationException($"output '{o.Name}' is {o.DType.Name()}; use Run(Tensor)");
+                if (o.ElementCount != output.Length)
+                    throw new ArgumentException($"output '{o.Name}' has shape {Tensor.FormatShape(o.Shape)} ({o.ElementCount} elements); the output span has {output.Length}", nameof(output));
+                ctx.SetInput(0, MemoryMarshal.AsBytes(input));
+                ctx.Execute();
+                ctx.GetOutput(0, MemoryMarshal.AsBytes(output));
+            }
+            finally
+            {
+                Release(entry, ctx);
+            }
+        }
+        finally
+        {
+            Leave();
+        }
+    }
+
+    /// <summary>Runs a single-input model and returns its first output as a new tensor.</summary>
+    /// <exception cref="InvalidInputException">Wrong dtype, rank, channels or size.</exception>
+    /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
+    public Tensor Run(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var decl = SingleInput();
+        return Run(new Dictionary<string, Tensor>(StringComparer.Ordinal) { [decl.Name] = input })[Outputs[0].Name];
+    }
+
+    /// <summary>Runs the model on named inputs and returns every output by name (new tensors).</summary>
+    /// <exception cref="InvalidInputException">A missing or unknown input, or a wrong dtype, rank, channels or size.</exception>
+    /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
+    public Dictionary<string, Tensor> Run(IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ThrowIfDisposed();
+        foreach (var i in Inputs)
+            if (inputs.TryGetValue(i.Name, out var t) && t.DType != i.DType)
+                throw new InvalidInputException(i.Name, $"is {t}, expected dtype {i.DType.Name()}: {Describe(i)}");
+        var shapes = inputs.ToDictionary(p => p.Key, p => p.Value.ShapeArray(), StringComparer.Ordinal);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        Enter();
+        try
+        {
+            var (entry, ctx) = Acquire(shapes);
+            try
+            {
+                var plan = ctx.Plan;
+                for (int i = 0; i < plan.Inputs.Count; i++) ctx.SetInput(i, inputs[plan.Inputs[i].Name].Bytes);
+                ctx.Execute();
+                for (int i = 0; i < plan.Outputs.Count; i++)
+                {
+                    var o = plan.Outputs[i];
+                    var t = new Tensor(o.DType, o.Shape);
+                    ctx.GetOutput(i, t.Bytes);
+                    result[o.Name] = t;
+                }
+            }
+            finally
+            {
+                Release(entry, ctx);
+            }
+        }
+        finally
+        {
+            Leave();
+        }
+        return result;
+    }
+
+    /// <summary>Waits for calls in flight, then frees every plan, context and the backend. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _inFlight) != 0) spin.SpinOnce();
+        foreach (var e in _plans.Values) e.Dispose();
+        _plans.Clear();
+        _backend.Dispose();
+    }
+}
