@@ -70,6 +70,29 @@ public class DirectConvTests
         TestContext.Out.WriteLine($"seed {seed}: max |y−ref|/max|ref| = {err:E2}");
     }
 
+    [TestCase(1, 3, 20, 9, 11, false, true)]
+    [TestCase(3, 17, 33, 8, 7, true, false)]
+    [TestCase(2, 5, 64, 6, 6, false, true)]
+    public unsafe void PlainNchwOutputMatchesTheReference(int n, int c, int m, int h, int w, bool inputBlocked, bool pool)
+    {
+        var p = new ConvParams(c, m, 3, 2, 2, 1, 1, 0, 1, 1);
+        var rng = new TestRng((ulong)(n * 11 + c * 5 + m + h + w));
+        var x = rng.Array((long)n * c * h * w);
+        var wt = rng.Array((long)m * c * 6, MathF.Sqrt(3f / (c * 6)));
+        var b = rng.Array(m, 0.1f);
+        var ep = new ConvEpilogue(true, pool);
+        var expected = ConvCheck.Expected(x, n, c, h, w, wt, b, p, ep, out int oh, out int ow);
+        using var k = new DirectConv(p, wt, b, ep, inputBlocked);
+        var xin = inputBlocked ? KernelReference.ToNchwc(x, n, c, h, w) : x;
+        var y = new float[(long)n * m * oh * ow];
+        Array.Fill(y, float.NaN);
+        var pool2 = KernelThreadPool.Shared;
+        using var ws = new NativeBuffer(k.WorkspaceBytes(n, h, w, pool2) / sizeof(float));
+        fixed (float* px = xin, py = y)
+            k.RunWithLayouts(px, py, n, h, w, ws.Pointer, pool2, inputBlocked, outputBlocked: false);
+        Close.Check(y, expected, $"Direct NCHW out {p} n{n} {h}x{w} pool={pool}", Tol);
+    }
+
     [Test]
     public void GroupsAndEmptyOutputsAreRejected()
     {

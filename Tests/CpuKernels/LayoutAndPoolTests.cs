@@ -43,5 +43,9 @@ public class LayoutAndPoolTests
             MaxPoolNchwc.Run(px, py, n, c, h, w, k, k, s, s, pad, pad, pad, pad, ceil, level, KernelThreadPool.Shared);
         var actual = KernelReference.FromNchwc(y, n, c, oh, ow);
         Close.Check(actual, expected, $"MaxPool {level} n{n} c{c} {h}x{w} k{k} s{s} p{pad} ceil={ceil}", 0);
+        var plain = new float[(long)n * c * oh * ow];
+        fixed (float* px = xb, py = plain)
+            MaxPoolNchwc.Run(px, py, n, c, h, w, k, k, s, s, pad, pad, pad, pad, oh, ow, level, KernelThreadPool.Shared, outputNchw: true);
+        Close.Check(plain, expected, $"MaxPool NCHW out {level} n{n} c{c} {h}x{w} k{k} s{s} p{pad} ceil={ceil}", 0);
     }
 }

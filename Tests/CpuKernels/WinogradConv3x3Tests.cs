@@ -74,6 +74,31 @@ public class WinogradConv3x3Tests
         TestContext.Out.WriteLine($"seed {seed}: max |y−ref|/max|ref| = {err:E2}");
     }
 
+    [TestCase(1, 20, 32, 9, 11, false, true, false)]
+    [TestCase(3, 16, 20, 8, 8, true, false, true)]
+    [TestCase(2, 33, 17, 7, 13, false, false, true)]
+    [TestCase(1, 64, 64, 14, 14, true, true, false)]
+    public unsafe void PlainNchwInputAndOutputMatchTheReference(int n, int c, int m, int h, int w, bool inputBlocked, bool outputBlocked, bool pool)
+    {
+        // The ends of a blocked chain: input gathered from NCHW, output scattered to NCHW.
+        var rng = new TestRng((ulong)(n * 7 + c * 5 + m * 3 + h + w));
+        var x = rng.Array((long)n * c * h * w);
+        var wt = rng.Array((long)m * c * 9, MathF.Sqrt(3f / (c * 9)));
+        var b = rng.Array(m, 0.1f);
+        var ep = new ConvEpilogue(true, pool);
+        var expected = ConvCheck.Expected(x, n, c, h, w, wt, b, ConvParams.Square(c, m, 3, 1, 1), ep, out int oh, out int ow);
+        using var k = new WinogradConv3x3(c, m, wt, b, ep);
+        var xin = inputBlocked ? KernelReference.ToNchwc(x, n, c, h, w) : x;
+        var y = new float[outputBlocked ? Nchwc.Floats(n, m, oh, ow) : (long)n * m * oh * ow];
+        Array.Fill(y, float.NaN);
+        var pool2 = KernelThreadPool.Shared;
+        using var ws = new NativeBuffer(k.WorkspaceBytes(n, h, w, pool2) / sizeof(float));
+        fixed (float* px = xin, py = y)
+            k.Run(px, py, n, h, w, ws.Pointer, pool2, inputBlocked, outputBlocked);
+        var actual = outputBlocked ? KernelReference.FromNchwc(y, n, m, oh, ow) : y;
+        Close.Check(actual, expected, $"Winograd in {(inputBlocked ? "NCHWc16" : "NCHW")} out {(outputBlocked ? "NCHWc16" : "NCHW")} n{n} C{c} M{m} {h}x{w} pool={pool}", Tol);
+    }
+
     [Test]
     public void EveryThreadCountGivesTheSameResult()
     {

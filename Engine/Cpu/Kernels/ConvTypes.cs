@@ -46,3 +46,15 @@ internal static class Nchwc
     /// <summary>Floats of an NCHWc16 tensor.</summary>
     public static long Floats(int n, int c, int h, int w) => (long)n * Padded(c) * h * w;
 }
+
+/// <summary>Epilogue stores to plain NCHW (the end of a blocked chain): one vector of 16 channels to 16 planes.</summary>
+internal static unsafe class EpilogueStore
+{
+    /// <summary>Writes the first <paramref name="lanes"/> lanes of <paramref name="v"/> to y[l·plane], l &lt; lanes; <paramref name="scratch"/> holds 16 floats.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static void Scatter<T>(T v, float* y, long plane, int lanes, float* scratch) where T : struct, IVec16<T>
+    {
+        T.Store(scratch, v);
+        for (int l = 0; l < lanes; l++) y[l * plane] = scratch[l];
+    }
+}

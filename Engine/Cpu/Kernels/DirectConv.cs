@@ -18,7 +18,7 @@ namespace Vgg.Engine.Cpu.Kernels;
 /// [ow][64] buffer, the epilogue then writes NCHWc16.
 /// Variants: v1 (this file). Level Avx2/Portable use the same structure with 16 channels per pass.
 /// </remarks>
-internal sealed unsafe class DirectConv : IDisposable
+internal sealed unsafe class DirectConv : IPreparedWeights, IDisposable
 {
     private readonly int _mb16, _mp64;
     private readonly NativeBuffer _w;
@@ -67,15 +67,27 @@ internal sealed unsafe class DirectConv : IDisposable
     public int OutH(int h) => Epilogue.MaxPool2x2 ? ConvOutH(h) / 2 : ConvOutH(h);
     public int OutW(int w) => Epilogue.MaxPool2x2 ? ConvOutW(w) / 2 : ConvOutW(w);
 
-    public long WorkspaceBytes(int n, int h, int w, KernelThreadPool pool) => (long)pool.Threads * PerThreadFloats(w) * sizeof(float);
+    public long WorkspaceBytes(int n, int h, int w, IKernelRunner pool) => WorkspaceBytesFor(Params, w, pool.Threads);
 
-    private long PerThreadFloats(int w) => ((long)2 * (ConvOutW(w) + 8) * 64 + 15) / 16 * 16;
+    /// <summary>Workspace bytes for a run on input width w, without preparing weights (the planner asks this).</summary>
+    public static long WorkspaceBytesFor(ConvParams p, int w, int threads) => threads * PerThreadFloats(p, w) * sizeof(float);
+
+    private long PerThreadFloats(int w) => PerThreadFloats(Params, w);
+
+    private static long PerThreadFloats(ConvParams p, int w) => ((long)2 * (p.OutW(w) + 8) * 64 + 15) / 16 * 16;
 
     /// <summary>
     /// y = epilogue(conv(x) + bias). x: NCHW [n][C][h][w] or NCHWc16 (<see cref="InputNchwc"/>);
     /// y: NCHWc16 [n][M/16][OutH][OutW][16]. workspace: <see cref="WorkspaceBytes"/> bytes.
     /// </summary>
-    public void Run(float* x, float* y, int n, int h, int w, float* workspace, KernelThreadPool pool)
+    public void Run(float* x, float* y, int n, int h, int w, float* workspace, IKernelRunner pool) =>
+        RunWithLayouts(x, y, n, h, w, workspace, pool, InputNchwc, outputBlocked: true);
+
+    /// <summary>
+    /// As <see cref="Run"/> with the layouts given per call (the prepared weights do not depend on them):
+    /// input NCHWc16 or NCHW, output NCHWc16 or (<paramref name="outputBlocked"/> false) NCHW.
+    /// </summary>
+    public void RunWithLayouts(float* x, float* y, int n, int h, int w, float* workspace, IKernelRunner pool, bool inputNchwc, bool outputBlocked)
     {
         int oh = ConvOutH(h), ow = ConvOutW(w);
         if (n < 1 || h < 1 || w < 1 || oh < 1 || ow < 1)
@@ -91,7 +103,7 @@ internal sealed unsafe class DirectConv : IDisposable
             X = x, Y = y, Ws = workspace, Wt = _w.Pointer, Bias = _bias.Pointer,
             N = n, H = h, W = w, Oh = oh, Ow = ow, Units = units, MBlocks = _mp64 / 64, Mb16 = _mb16,
             C = p.C, Kh = p.KernelH, Kw = p.KernelW, Sh = p.StrideH, Sw = sw, Pt = p.PadTop, Pl = pl, Dh = p.DilationH, Dw = p.DilationW,
-            OxLo = oxLo, OxHi = oxHi, Nchwc = InputNchwc, Relu = Epilogue.Relu, Pool = Epilogue.MaxPool2x2, Level = Level,
+            OxLo = oxLo, OxHi = oxHi, Nchwc = inputNchwc, OutBlocked = outputBlocked, M = p.M, Relu = Epilogue.Relu, Pool = Epilogue.MaxPool2x2, Level = Level,
             PerThread = PerThreadFloats(w),
             OutH = OutH(h), OutW = OutW(w),
         };
@@ -103,7 +115,8 @@ internal sealed unsafe class DirectConv : IDisposable
         public float* X, Y, Ws, Wt, Bias;
         public int N, H, W, Oh, Ow, Units, MBlocks, Mb16, C, Kh, Kw, Sh, Sw, Pt, Pl, Dh, Dw, OxLo, OxHi, OutH, OutW;
         public long PerThread;
-        public bool Nchwc, Relu, Pool;
+        public bool Nchwc, Relu, Pool, OutBlocked;
+        public int M;
         public SimdLevel Level;
     }
 
@@ -131,6 +144,9 @@ internal sealed unsafe class DirectConv : IDisposable
         int blocks = Math.Min(4, c.Mb16 - mb * 4);
         long outPlane = (long)c.OutH * c.OutW * 16;
         float* dst = c.Y + ((long)img * c.Mb16 + mb * 4) * outPlane;
+        long ohw = (long)c.OutH * c.OutW;
+        float* nchw = c.Y + ((long)img * c.M + mb * 64) * ohw;
+        float* lane = stackalloc float[16];
         if (!c.Pool)
         {
             ConvRow<T>(ref c, img, unit, wpanel, row0);
@@ -139,7 +155,9 @@ internal sealed unsafe class DirectConv : IDisposable
                 {
                     T v = T.Load(row0 + ox * 64 + j * 16) + T.Load(bias + j * 16);
                     if (c.Relu) v = T.Max(v, T.Zero);
-                    T.Store(dst + j * outPlane + ((long)unit * c.OutW + ox) * 16, v);
+                    long pix = (long)unit * c.OutW + ox;
+                    if (c.OutBlocked) T.Store(dst + j * outPlane + pix * 16, v);
+                    else EpilogueStore.Scatter(v, nchw + j * 16 * ohw + pix, ohw, Math.Min(16, c.M - mb * 64 - j * 16), lane);
                 }
         }
         else
@@ -153,7 +171,9 @@ internal sealed unsafe class DirectConv : IDisposable
                     float* b = row1 + 2 * px * 64 + j * 16;
                     T v = T.Max(T.Max(T.Load(a), T.Load(a + 64)), T.Max(T.Load(b), T.Load(b + 64))) + T.Load(bias + j * 16);
                     if (c.Relu) v = T.Max(v, T.Zero);
-                    T.Store(dst + j * outPlane + ((long)unit * c.OutW + px) * 16, v);
+                    long pix = (long)unit * c.OutW + px;
+                    if (c.OutBlocked) T.Store(dst + j * outPlane + pix * 16, v);
+                    else EpilogueStore.Scatter(v, nchw + j * 16 * ohw + pix, ohw, Math.Min(16, c.M - mb * 64 - j * 16), lane);
                 }
         }
     }

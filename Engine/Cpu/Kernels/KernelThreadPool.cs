@@ -3,6 +3,20 @@ using System.Runtime.ExceptionServices;
 namespace Vgg.Engine.Cpu.Kernels;
 
 /// <summary>
+/// Where the kernels in this folder run their parallel loops: <see cref="For"/> runs
+/// <c>fn(ctx, item, thread)</c> for every item in [0, count) and returns when all are done, with
+/// thread in [0, <see cref="Threads"/>) and no two concurrent items sharing a thread index (kernels
+/// index per-thread workspace by it). <see cref="KernelThreadPool"/> for standalone use and benchmarks;
+/// the CPU backend adapts its own worker pool (<see cref="BackendRunner"/>).
+/// </summary>
+internal unsafe interface IKernelRunner
+{
+    int Threads { get; }
+
+    void For(int count, delegate*<void*, int, int, void> fn, void* ctx);
+}
+
+/// <summary>
 /// A persistent pool of worker threads for the CPU kernels: <see cref="For"/> runs
 /// <c>fn(ctx, item, thread)</c> for every item in [0, count) on all threads (the caller is thread 0)
 /// and returns when all are done. Items are handed out dynamically (an atomic counter), which keeps
@@ -14,7 +28,7 @@ namespace Vgg.Engine.Cpu.Kernels;
 /// thread (as thread 0), so concurrent sessions each still make progress without oversubscription.
 /// Kernels index their per-thread workspace by the thread argument, which is below <see cref="Threads"/>.
 /// </remarks>
-internal sealed unsafe class KernelThreadPool : IDisposable
+internal sealed unsafe class KernelThreadPool : IKernelRunner, IDisposable
 {
     private static readonly Lazy<KernelThreadPool> s_shared = new(() => new KernelThreadPool(Environment.ProcessorCount));
 

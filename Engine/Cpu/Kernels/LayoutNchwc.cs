@@ -9,14 +9,14 @@ namespace Vgg.Engine.Cpu.Kernels;
 internal static unsafe class LayoutNchwc
 {
     /// <summary>NCHW [n][c][h][w] → NCHWc16. Padded lanes are written as zero.</summary>
-    public static void ToNchwc(float* src, float* dst, int n, int c, int h, int w, KernelThreadPool pool)
+    public static void ToNchwc(float* src, float* dst, int n, int c, int h, int w, IKernelRunner pool)
     {
         var ctx = new Ctx { Src = src, Dst = dst, C = c, Cb = Nchwc.Blocks(c), Hw = (long)h * w };
         pool.For(n * ctx.Cb, &ToItem, &ctx);
     }
 
     /// <summary>NCHWc16 → NCHW [n][c][h][w] (padded lanes dropped).</summary>
-    public static void FromNchwc(float* src, float* dst, int n, int c, int h, int w, KernelThreadPool pool)
+    public static void FromNchwc(float* src, float* dst, int n, int c, int h, int w, IKernelRunner pool)
     {
         var ctx = new Ctx { Src = src, Dst = dst, C = c, Cb = Nchwc.Blocks(c), Hw = (long)h * w };
         pool.For(n * ctx.Cb, &FromItem, &ctx);
@@ -78,14 +78,24 @@ internal static unsafe class MaxPoolNchwc
 
     /// <summary>x NCHWc16 [n][C/16][h][w][16] → y NCHWc16 [n][C/16][oh][ow][16].</summary>
     public static void Run(float* x, float* y, int n, int c, int h, int w, int kh, int kw, int sh, int sw,
-        int padTop, int padLeft, int padBottom, int padRight, bool ceilMode, SimdLevel level, KernelThreadPool pool)
+        int padTop, int padLeft, int padBottom, int padRight, bool ceilMode, SimdLevel level, IKernelRunner pool)
     {
         int oh = OutSize(h, kh, sh, padTop, padBottom, ceilMode), ow = OutSize(w, kw, sw, padLeft, padRight, ceilMode);
+        Run(x, y, n, c, h, w, kh, kw, sh, sw, padTop, padLeft, padBottom, padRight, oh, ow, level, pool);
+    }
+
+    /// <summary>
+    /// As above with the output size (oh, ow) already resolved (ONNX/PyTorch rules applied by the
+    /// caller). With <c>outputNchw</c> y is written as plain NCHW [n][c][oh][ow] instead of NCHWc16.
+    /// </summary>
+    public static void Run(float* x, float* y, int n, int c, int h, int w, int kh, int kw, int sh, int sw,
+        int padTop, int padLeft, int padBottom, int padRight, int oh, int ow, SimdLevel level, IKernelRunner pool, bool outputNchw = false)
+    {
         if (oh < 1 || ow < 1) throw new ArgumentException($"max-pool {kh}×{kw} on {h}×{w} gives an empty output");
         var ctx = new Ctx
         {
             X = x, Y = y, H = h, W = w, Oh = oh, Ow = ow, Kh = kh, Kw = kw, Sh = sh, Sw = sw, Pt = padTop, Pl = padLeft,
-            Level = level,
+            Level = level, C = c, Cb = Nchwc.Blocks(c), OutNchw = outputNchw,
         };
         pool.For(n * Nchwc.Blocks(c) * oh, &Item, &ctx);
     }
@@ -93,8 +103,9 @@ internal static unsafe class MaxPoolNchwc
     private struct Ctx
     {
         public float* X, Y;
-        public int H, W, Oh, Ow, Kh, Kw, Sh, Sw, Pt, Pl;
+        public int H, W, Oh, Ow, Kh, Kw, Sh, Sw, Pt, Pl, C, Cb;
         public SimdLevel Level;
+        public bool OutNchw;
     }
 
     private static void Item(void* p, int item, int thread)
@@ -114,6 +125,11 @@ internal static unsafe class MaxPoolNchwc
         int oy = item % c.Oh, plane = item / c.Oh;
         float* xp = c.X + (long)plane * c.H * c.W * 16;
         float* yp = c.Y + ((long)plane * c.Oh + oy) * c.Ow * 16;
+        int img = plane / c.Cb, cb = plane % c.Cb;
+        long ohw = (long)c.Oh * c.Ow;
+        float* nchw = c.Y + ((long)img * c.C + cb * 16) * ohw + (long)oy * c.Ow;
+        int lanes = Math.Min(16, c.C - cb * 16);
+        float* lane = stackalloc float[16];
         int y0 = oy * c.Sh - c.Pt;
         int ya = Math.Max(0, y0), yb = Math.Min(c.H, y0 + c.Kh);
         T ninf = T.Splat(float.NegativeInfinity);
@@ -125,7 +141,8 @@ internal static unsafe class MaxPoolNchwc
             for (int iy = ya; iy < yb; iy++)
                 for (int ix = xa; ix < xb; ix++)
                     m = T.Max(m, T.Load(xp + ((long)iy * c.W + ix) * 16));
-            T.Store(yp + ox * 16, m);
+            if (c.OutNchw) EpilogueStore.Scatter(m, nchw + ox, ohw, lanes, lane);
+            else T.Store(yp + ox * 16, m);
         }
     }
 }

@@ -15,7 +15,7 @@ namespace Vgg.Engine.Cpu.Kernels;
 /// panel block hits L2 instead of memory.
 /// Variants: v1 (this file) over <see cref="GemmMicroKernels"/>.
 /// </remarks>
-internal sealed unsafe class LinearKernel : IDisposable
+internal sealed unsafe class LinearKernel : IPreparedWeights, IDisposable
 {
     public const int KBlock = 1024;
     private readonly NativeBuffer _w;
@@ -56,12 +56,12 @@ internal sealed unsafe class LinearKernel : IDisposable
     public SimdLevel Level { get; }
     public long PreparedBytes => _w.Bytes + _bias.Bytes;
 
-    public long WorkspaceBytes(int n, KernelThreadPool pool) => (long)pool.Threads * PerThread(n) * sizeof(float);
+    public long WorkspaceBytes(int n, IKernelRunner pool) => (long)pool.Threads * PerThread(n) * sizeof(float);
 
     private static long PerThread(int n) => (long)(n + 6) * 64;
 
     /// <summary>y [n, Out] = act(x [n, In]·Wᵀ + b). workspace: <see cref="WorkspaceBytes"/> bytes.</summary>
-    public void Run(float* x, float* y, int n, float* workspace, KernelThreadPool pool)
+    public void Run(float* x, float* y, int n, float* workspace, IKernelRunner pool)
     {
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), $"batch must be positive, got {n}");
         var ctx = new Ctx { X = x, Y = y, Ws = workspace, Wt = _w.Pointer, Bias = _bias.Pointer, N = n, In = In, Out = Out, Relu = Relu, Level = Level, PerThread = PerThread(n) };

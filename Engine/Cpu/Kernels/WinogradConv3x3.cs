@@ -26,7 +26,7 @@ namespace Vgg.Engine.Cpu.Kernels;
 /// Variants: v1 (this file) F(4×4,3×3) with the level's micro-kernel. Variants of the GEMM are in
 /// <see cref="GemmMicroKernels"/>.
 /// </remarks>
-internal sealed unsafe class WinogradConv3x3 : IDisposable
+internal sealed unsafe class WinogradConv3x3 : IPreparedWeights, IDisposable
 {
     public const int Alpha = 6;
     public const int TileSize = 4;
@@ -74,7 +74,7 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
     public int OutW(int w) => Epilogue.MaxPool2x2 ? w / 2 : w;
 
     /// <summary>Workspace this kernel needs for a run of n×C×h×w on <paramref name="pool"/> (bytes, 64-byte aligned start expected).</summary>
-    public long WorkspaceBytes(int n, int h, int w, KernelThreadPool pool) => GetPlan(n, h, w, pool.Threads).WorkspaceFloats * sizeof(float);
+    public long WorkspaceBytes(int n, int h, int w, IKernelRunner pool) => GetPlan(n, h, w, pool.Threads).WorkspaceFloats * sizeof(float);
 
     // U = G g Gᵀ per (m, c) in float64, rounded once; panel layout U[p][m/64][cpad][m%64], zero padded.
     private void TransformWeights(ReadOnlySpan<float> weight, float* u)
@@ -115,7 +115,7 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
     {
         var p = _plan;
         if (p is not null && p.N == n && p.H == h && p.W == w && p.Threads == threads) return p;
-        p = MakePlan(n, h, w, threads, _cp, _mp64);
+        p = MakePlan(n, h, w, threads, _cp, _mp64, ForcePlan);
         _plan = p;
         return p;
     }
@@ -123,14 +123,18 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
     /// <summary>Tuning override for benchmarks: a fixed tile-block size and channel split (null = cost model).</summary>
     internal (int TileBlock, int Splits)? ForcePlan { get; set; }
 
-    internal WinogradPlan MakePlan(int n, int h, int w, int threads, int cp, int mp64)
+    /// <summary>Workspace bytes for a conv of C→M channels on n×h×w, without preparing weights (the planner asks this).</summary>
+    public static long WorkspaceBytesFor(int c, int m, int n, int h, int w, int threads) =>
+        MakePlan(n, h, w, threads, Nchwc.Padded(c), (m + 63) / 64 * 64, null).WorkspaceFloats * sizeof(float);
+
+    internal static WinogradPlan MakePlan(int n, int h, int w, int threads, int cp, int mp64, (int TileBlock, int Splits)? forcePlan)
     {
         int th = (h + TileSize - 1) / TileSize, tw = (w + TileSize - 1) / TileSize;
         long tl = (long)n * th * tw;
         if (tl > int.MaxValue / 2) throw new ArgumentException($"too many tiles ({tl}) for one call; split the batch");
         int t = (int)tl;
         int mBlocks = mp64 / 64;
-        if (ForcePlan is { } f)
+        if (forcePlan is { } f)
             return WinogradPlan.Create(n, h, w, threads, th, tw, Math.Min(f.TileBlock, t), (mBlocks + f.Splits - 1) / f.Splits * 64, cp, mp64);
 
         // Cost model, seconds per work item, calibrated on single-thread CPU-time measurements of
@@ -195,11 +199,13 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
     private static int RoundUp(int x, int m) => (x + m - 1) / m * m;
 
     /// <summary>
-    /// y = epilogue(conv3x3(x) + bias). x: NCHWc16 [n][C/16][h][w][16]; y: NCHWc16 [n][M/16][OutH][OutW][16].
-    /// workspace: at least <see cref="WorkspaceBytes"/> bytes, 64-byte aligned. Allocates nothing after
-    /// the first call for a given (n, h, w).
+    /// y = epilogue(conv3x3(x) + bias). x: NCHWc16 [n][C/16][h][w][16] (or NCHW [n][C][h][w] when
+    /// <paramref name="inputBlocked"/> is false: the input transform gathers the channels, slower);
+    /// y: NCHWc16 [n][M/16][OutH][OutW][16] (or NCHW when <paramref name="outputBlocked"/> is false: the
+    /// epilogue scatters). workspace: at least <see cref="WorkspaceBytes"/> bytes, 64-byte aligned.
+    /// Allocates nothing after the first call for a given (n, h, w).
     /// </summary>
-    public void Run(float* x, float* y, int n, int h, int w, float* workspace, KernelThreadPool pool)
+    public void Run(float* x, float* y, int n, int h, int w, float* workspace, IKernelRunner pool, bool inputBlocked = true, bool outputBlocked = true)
     {
         if (n < 1 || h < 1 || w < 1) throw new ArgumentOutOfRangeException(nameof(n), $"input {n}×{C}×{h}×{w}: every dimension must be positive");
         if (Epilogue.MaxPool2x2 && (h < 2 || w < 2)) throw new ArgumentException($"2×2 max-pool needs h, w ≥ 2, got {h}×{w}");
@@ -214,6 +220,7 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
             VFloats = plan.VFloats, PerThread = plan.PerThreadFloats,
             Cb = _cb, Cp = _cp, Mb16 = _mb16, Mp64 = _mp64,
             Relu = Epilogue.Relu, Pool = Epilogue.MaxPool2x2, Level = Level,
+            C = C, M = M, InBlocked = inputBlocked, OutBlocked = outputBlocked,
         };
         pool.For(plan.Items, &Item, &ctx);
     }
@@ -225,7 +232,8 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
         public int N, H, W, Oh, Ow, Th, Tw, T, TbSize, MrSize, MrCount;
         public long VFloats, PerThread;
         public int Cb, Cp, Mb16, Mp64;
-        public bool Relu, Pool;
+        public bool Relu, Pool, InBlocked, OutBlocked;
+        public int C, M;
         public SimdLevel Level;
     }
 
@@ -282,8 +290,10 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
     private static void InputTransform<T>(ref Ctx c, float* v, int t0, int tn) where T : struct, IVec16<T>
     {
         float* tmp = stackalloc float[Positions * 16];
+        float* patch = stackalloc float[Positions * 16];
         int tilesPerImage = c.Th * c.Tw;
         long plane = (long)c.H * c.W * 16;
+        long hw = (long)c.H * c.W;
         nint vPos = (nint)c.TbSize * c.Cp;
         int h = c.H, w = c.W;
         for (int t = 0; t < tn; t++)
@@ -297,11 +307,33 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
             {
                 float* src = c.X + ((long)img * c.Cb + cb) * plane;
                 float* dst = v + (nint)t * c.Cp + cb * 16;
+                bool gathered = !c.InBlocked;
+                if (gathered)
+                {
+                    // NCHW input: gather the 6×6 patch of these 16 channels into [6][6][16], zero outside.
+                    int lanes = Math.Min(16, c.C - cb * 16);
+                    float* chan0 = c.X + ((long)img * c.C + cb * 16) * hw;
+                    for (int i = 0; i < Alpha; i++)
+                        for (int j = 0; j < Alpha; j++)
+                        {
+                            float* pp = patch + (i * Alpha + j) * 16;
+                            int yy = y0 + i, xx = x0 + j;
+                            bool inside = (uint)yy < (uint)h && (uint)xx < (uint)w;
+                            long off = (long)yy * w + xx;
+                            for (int l = 0; l < 16; l++) pp[l] = inside && l < lanes ? chan0[l * hw + off] : 0f;
+                        }
+                }
                 for (int i = 0; i < Alpha; i++)
                 {
                     int yy = y0 + i;
                     T d0, d1, d2, d3, d4, d5;
-                    if (interior)
+                    if (gathered)
+                    {
+                        float* row = patch + i * 96;
+                        d0 = T.Load(row); d1 = T.Load(row + 16); d2 = T.Load(row + 32);
+                        d3 = T.Load(row + 48); d4 = T.Load(row + 64); d5 = T.Load(row + 80);
+                    }
+                    else if (interior)
                     {
                         float* row = src + ((long)yy * w + x0) * 16;
                         d0 = T.Load(row); d1 = T.Load(row + 16); d2 = T.Load(row + 32);
@@ -359,6 +391,8 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
     {
         float* tmp = stackalloc float[Alpha * 4 * 16];
         float* yt = stackalloc float[16 * 16];
+        float* lane = stackalloc float[16];
+        long ohw = (long)c.Oh * c.Ow;
         int tilesPerImage = c.Th * c.Tw;
         nint oPos = (nint)c.TbSize * c.MrSize;
         int blocks = Math.Min(mLen / 16, c.Mb16 - m0 / 16);
@@ -387,17 +421,20 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
                 }
                 T bias = T.Load(c.Bias + gb * 16);
                 float* dstPlane = c.Y + ((long)img * c.Mb16 + gb) * c.Oh * c.Ow * 16;
+                float* nchw = c.Y + ((long)img * c.M + gb * 16) * ohw;
+                int lanes = Math.Min(16, c.M - gb * 16);
                 if (!c.Pool)
                 {
                     int rows = Math.Min(4, c.H - ty * 4), cols = Math.Min(4, c.W - tx * 4);
                     for (int rr = 0; rr < rows; rr++)
                     {
-                        float* drow = dstPlane + ((long)(ty * 4 + rr) * c.Ow + tx * 4) * 16;
+                        long pix = (long)(ty * 4 + rr) * c.Ow + tx * 4;
                         for (int q = 0; q < cols; q++)
                         {
                             T val = T.Load(yt + (rr * 4 + q) * 16) + bias;
                             if (c.Relu) val = T.Max(val, T.Zero);
-                            T.Store(drow + q * 16, val);
+                            if (c.OutBlocked) T.Store(dstPlane + (pix + q) * 16, val);
+                            else EpilogueStore.Scatter(val, nchw + pix + q, ohw, lanes, lane);
                         }
                     }
                 }
@@ -406,13 +443,14 @@ internal sealed unsafe class WinogradConv3x3 : IDisposable
                     int rows = Math.Min(2, c.Oh - ty * 2), cols = Math.Min(2, c.Ow - tx * 2);
                     for (int rr = 0; rr < rows; rr++)
                     {
-                        float* drow = dstPlane + ((long)(ty * 2 + rr) * c.Ow + tx * 2) * 16;
+                        long pix = (long)(ty * 2 + rr) * c.Ow + tx * 2;
                         for (int q = 0; q < cols; q++)
                         {
                             float* s = yt + (2 * rr * 4 + 2 * q) * 16;
                             T val = T.Max(T.Max(T.Load(s), T.Load(s + 16)), T.Max(T.Load(s + 64), T.Load(s + 80))) + bias;
                             if (c.Relu) val = T.Max(val, T.Zero);
-                            T.Store(drow + q * 16, val);
+                            if (c.OutBlocked) T.Store(dstPlane + (pix + q) * 16, val);
+                            else EpilogueStore.Scatter(val, nchw + pix + q, ohw, lanes, lane);
                         }
                     }
                 }
