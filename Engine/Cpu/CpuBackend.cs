@@ -36,7 +36,7 @@ public sealed class CpuBackend : IBackend
     public int Threads { get; }
 
     /// <inheritdoc/>
-    public string Name => $"cpu: {Threads} threads, conv {CpuKernelRegistry.Conv[0].Name}, gemm {CpuKernelRegistry.Gemm.Name}";
+    public string Name => $"cpu: {Threads} threads, conv {(Kernels.FastConvStep.Enabled ? "winograd/direct NCHWc16 (group 1), else " : "")}{CpuKernelRegistry.Conv[0].Name}, gemm {CpuKernelRegistry.Gemm.Name}";
 
     /// <inheritdoc/>
     public BackendKind Kind => BackendKind.Cpu;

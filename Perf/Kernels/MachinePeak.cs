@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -8,7 +7,9 @@ namespace Vgg.Perf.Kernels;
 /// <summary>
 /// The machine's ceilings, measured in the same run as the kernels they are compared with:
 /// FP32 FMA peak (GFLOP/s) on 1 and T threads, and memory bandwidth (copy: bytes read + written per
-/// second; read: a streaming sum) over buffers far larger than the last-level cache.
+/// second; read: a streaming sum) over buffers far larger than the last-level cache. Timed by the same
+/// clock as the kernels (<see cref="Clock"/>: wall, or process CPU time with --cpu, where it is the
+/// per-core ceiling unaffected by other processes' time slices).
 /// </summary>
 internal static unsafe class MachinePeak
 {
@@ -31,9 +32,9 @@ internal static unsafe class MachinePeak
         double best = 0;
         for (int rep = 0; rep < 3; rep++)
         {
-            var sw = Stopwatch.StartNew();
+            double t0 = Clock.NowMs();
             RunOnThreads(threads, _ => FmaLoop(iters));
-            double s = sw.Elapsed.TotalSeconds;
+            double s = (Clock.NowMs() - t0) / 1e3;
             best = Math.Max(best, threads * iters * 16.0 * 32 / s / 1e9);
         }
         return best;
@@ -74,12 +75,12 @@ internal static unsafe class MachinePeak
             long chunk = bytes / threads;
             for (int rep = 0; rep < 4; rep++)
             {
-                var sw = Stopwatch.StartNew();
+                double t0 = Clock.NowMs();
                 RunOnThreads(threads, t => { Buffer.MemoryCopy(src + t * chunk, dst + t * chunk, chunk, chunk); return 0f; });
-                copy = Math.Max(copy, 2.0 * bytes / sw.Elapsed.TotalSeconds / 1e9);
-                sw.Restart();
+                double t1 = Clock.NowMs();
+                copy = Math.Max(copy, 2.0 * bytes / ((t1 - t0) / 1e3) / 1e9);
                 RunOnThreads(threads, t => ReadLoop((float*)(src + t * chunk), chunk / 4));
-                read = Math.Max(read, bytes / sw.Elapsed.TotalSeconds / 1e9);
+                read = Math.Max(read, bytes / ((Clock.NowMs() - t1) / 1e3) / 1e9);
             }
             return (copy, read);
         }

@@ -13,6 +13,7 @@ namespace Vgg.Perf.Kernels;
 /// <item><c>peak</c>: FMA peak and memory bandwidth (the ceilings).</item>
 /// <item><c>layers</c>: every VGG-16 layer alone: ours vs a one-node ORT graph of the same shape.</item>
 /// <item><c>vgg16</c>: the whole network, ours (<see cref="Vgg16Chain"/>) vs ORT on the same weights, with the logits' agreement.</item>
+/// <item><c>engine-vgg16</c>: the whole network through the engine (Session, CPU backend with these kernels plugged in) vs ORT.</item>
 /// <item><c>ort-vgg16</c>: ORT alone.</item>
 /// </list>
 /// </summary>
@@ -37,11 +38,14 @@ public static class Program
             case "vgg16":
                 EndToEnd.Run(o);
                 return 0;
+            case "engine-vgg16":
+                EndToEnd.Engine(o);
+                return 0;
             case "ort-vgg16":
                 EndToEnd.OrtOnly(o);
                 return 0;
             default:
-                Console.WriteLine("usage: Vgg.Perf.Kernels peak|layers|vgg16|ort-vgg16 [--batch N] [--threads T] [--reps R] [--only NAME] [--level Avx512|Avx2|Portable] [--no-peak]");
+                Console.WriteLine("usage: Vgg.Perf.Kernels peak|layers|vgg16|engine-vgg16|ort-vgg16 [--batch N] [--threads T] [--reps R] [--only NAME] [--level Avx512|Avx2|Portable] [--no-peak]");
                 return cmd == "help" ? 0 : 2;
         }
     }
@@ -319,6 +323,81 @@ internal static unsafe class EndToEnd
             Console.WriteLine($"logits vs ORT: max|diff|/max|ORT| = {maxDiff / maxRef:E2}, rel L2 = {Math.Sqrt(num / den):E2} (goal ≤ 1e-4); |logit| max {maxRef:G4}");
             Console.WriteLine($"VGG-16 batch {n} threads {o.Threads}: ours {ours}  ORT {theirs}  ratio of medians {ours.Median / theirs.Median:F3}  per-pair ratio {ratios.Median:F3} [{ratios.Min:F3}–{ratios.Max:F3}]  ({o.Reps} reps)");
         }
+    }
+
+    /// <summary>VGG-16 through Session (planner + CPU backend + fast kernels) beside ORT, same weights and input.</summary>
+    public static void Engine(Options o)
+    {
+        MachinePeak.Result? peak = o.Peak ? MachinePeak.Measure(o.Threads) : null;
+        if (peak is not null) Console.WriteLine(peak);
+        int n = o.Batch;
+        var model = new Vgg16Model();
+        var x = new Rng(7).Uniform(n * 3 * 224 * 224, 1f);
+        var sw = Stopwatch.StartNew();
+        using var ort = new OrtRunner(model.ToOnnx(n), o.Threads, x, new long[] { n, 3, 224, 224 }, new long[] { n, model.NumClasses });
+        Console.WriteLine($"ORT session ready in {sw.ElapsedMilliseconds} ms");
+        var sd = new Vgg.Engine.Models.StateDict(null, "benchmark");
+        int fi = 0, ci = 0;
+        foreach (int v in Vgg16Model.Plan)
+        {
+            if (v < 0) { fi++; continue; }
+            var (C, M, W, B, _) = model.Convs[ci++];
+            sd.Add($"features.{fi}.weight", Vgg.Engine.Tensor.From(W, M, C, 3, 3));
+            sd.Add($"features.{fi}.bias", Vgg.Engine.Tensor.From(B, M));
+            fi += 2;
+        }
+        for (int i = 0; i < 3; i++)
+        {
+            var (In, Out, W, B, _) = model.Linears[i];
+            sd.Add($"classifier.{3 * i}.weight", Vgg.Engine.Tensor.From(W, Out, In));
+            sd.Add($"classifier.{3 * i}.bias", Vgg.Engine.Tensor.From(B, Out));
+        }
+        var m = Vgg.Engine.Models.ModelFactory.FromStateDict(sd);
+        sw.Restart();
+        using var session = new Vgg.Engine.Runtime.Session(m, new Vgg.Engine.Runtime.SessionOptions { Backend = Vgg.Engine.Backends.BackendChoice.Cpu, Threads = o.Threads });
+        var logits = new float[n * model.NumClasses];
+        var shape = new[] { n, 3, 224, 224 };
+        session.Run(x, shape, logits);
+        Console.WriteLine($"engine session ({session.BackendName}) first run (plan + weight preparation) {sw.ElapsedMilliseconds} ms");
+        var plan = session.GetPlan(shape);
+        Console.WriteLine($"plan: arena {plan.ArenaBytes / 1e6:F1} MB (lower bound {plan.LowerBoundBytes / 1e6:F1} MB), workspace {plan.WorkspaceBytes / 1e6:F1} MB");
+        for (int r = 0; r < 2; r++) { session.Run(x, shape, logits); ort.Run(); }
+        var ours = new Stats();
+        var theirs = new Stats();
+        var ratios = new Stats();
+        for (int r = 0; r < o.Reps; r++)
+        {
+            double t0 = Clock.NowMs();
+            session.Run(x, shape, logits);
+            double t1 = Clock.NowMs();
+            ort.Run();
+            double t2 = Clock.NowMs();
+            ours.Add(t1 - t0); theirs.Add(t2 - t1); ratios.Add((t1 - t0) / (t2 - t1));
+        }
+        double maxRef = 0, maxDiff = 0, num = 0, den = 0;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            double d = Math.Abs(logits[i] - ort.Output[i]);
+            maxRef = Math.Max(maxRef, Math.Abs(ort.Output[i]));
+            maxDiff = Math.Max(maxDiff, d);
+            num += d * d;
+            den += (double)ort.Output[i] * ort.Output[i];
+        }
+        Console.WriteLine($"logits vs ORT: max|diff|/max|ORT| = {maxDiff / maxRef:E2}, rel L2 = {Math.Sqrt(num / den):E2} (goal ≤ 1e-4)");
+        Console.WriteLine($"process peak RSS {PeakRssMb():F0} MB (both engines' weights and buffers)");
+        Console.WriteLine($"VGG-16 (engine Session) batch {n} threads {o.Threads}: ours {ours}  ORT {theirs}  ratio of medians {ours.Median / theirs.Median:F3}  per-pair ratio {ratios.Median:F3} [{ratios.Min:F3}–{ratios.Max:F3}]  ({o.Reps} reps{(Clock.UseCpu ? ", CPU time" : ", wall clock")})");
+    }
+
+    private static double PeakRssMb()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        }
+        catch (IOException) { }
+        return double.NaN;
     }
 
     public static void OrtOnly(Options o)
