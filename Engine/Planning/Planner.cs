@@ -43,6 +43,28 @@ public static class Planner
         return options.Optimize ? GraphPasses.Optimize(g, options.CanFuseMaxPool) : g;
     }
 
+    /// <summary>
+    /// Graph inputs whose values (not only shapes) decide output shapes: integer inputs read as Reshape's
+    /// shape, ReduceMean/Unsqueeze/Squeeze axes or ConstantOfShape's shape. A plan binds their values
+    /// (<see cref="Plan"/>'s inputValues), as ONNX backend tests feed such operands as inputs.
+    /// </summary>
+    public static IReadOnlySet<string> ValueInputs(Graph graph)
+    {
+        var inputs = new HashSet<string>(graph.Inputs.Where(i => i.DType.IsInteger() && !graph.Initializers.ContainsKey(i.Name)).Select(i => i.Name), StringComparer.Ordinal);
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var n in graph.Nodes)
+        {
+            string? operand = n.Op switch
+            {
+                ReshapeOp or ReduceMeanOp or UnsqueezeOp or SqueezeOp => n.InputOrNull(1),
+                ConstantOfShapeOp => n.InputOrNull(0),
+                _ => null,
+            };
+            if (operand is not null && inputs.Contains(operand)) result.Add(operand);
+        }
+        return result;
+    }
+
     /// <summary>True for ops whose output is the input's bytes under another shape (executed as views).</summary>
     public static bool IsViewOp(Op op) => op is FlattenOp or ReshapeOp or IdentityOp or SqueezeOp or UnsqueezeOp;
 
@@ -52,11 +74,28 @@ public static class Planner
     /// <param name="graph">The model graph (as loaded or as returned by <see cref="Prepare"/>).</param>
     /// <param name="inputShapes">The shape of every graph input whose declared shape has dynamic dimensions (NCHW for images).</param>
     /// <param name="options">Planner options; null for defaults.</param>
+    /// <param name="inputValues">Values of graph inputs that determine shapes (see <see cref="ValueInputs"/>): bound as
+    /// constants, so the plan holds only for these values; such inputs are not inputs of the plan.</param>
     /// <exception cref="InvalidInputException">A missing input shape or one that contradicts the declared shape.</exception>
     /// <exception cref="GraphException">Shapes that do not agree anywhere in the graph (names the node).</exception>
-    public static ExecutionPlan Plan(Graph graph, IReadOnlyDictionary<string, int[]> inputShapes, PlannerOptions? options = null)
+    public static ExecutionPlan Plan(Graph graph, IReadOnlyDictionary<string, int[]> inputShapes, PlannerOptions? options = null, IReadOnlyDictionary<string, Tensor>? inputValues = null)
     {
         options ??= new PlannerOptions();
+        if (inputValues is { Count: > 0 })
+        {
+            var bound = graph.Clone();
+            foreach (var (name, value) in inputValues)
+            {
+                var decl = bound.Inputs.FirstOrDefault(i => i.Name == name)
+                    ?? throw new InvalidInputException(name, $"is not an input of graph '{graph.Name}'");
+                if (decl.DType != value.DType)
+                    throw new InvalidInputException(name, $"is {value}, expected dtype {decl.DType.Name()}");
+                bound.Inputs.Remove(decl);
+                bound.Initializers[name] = value;
+            }
+            graph = bound;
+            inputShapes = inputShapes.Where(p => !inputValues.ContainsKey(p.Key)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        }
         var g = ConstantFolding.Fold(graph, inputShapes);
         if (options.Optimize) g = GraphPasses.Optimize(g, options.CanFuseMaxPool);
         var types = ShapeInference.Infer(g, inputShapes);

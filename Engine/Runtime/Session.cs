@@ -54,6 +54,7 @@ public sealed class Session : IDisposable
     private readonly object _evictLock = new();
     private readonly ILogger _log;
     private readonly int _maxPlans;
+    private readonly IReadOnlySet<string> _valueInputs = new HashSet<string>();
     private int _inFlight;
     private volatile bool _disposed;
     private long _clock;
@@ -62,6 +63,7 @@ public sealed class Session : IDisposable
     {
         private readonly Session _owner;
         private readonly IReadOnlyDictionary<string, int[]> _shapes;
+        private readonly IReadOnlyDictionary<string, Tensor>? _values;
         private readonly object _buildLock = new();
         private IPreparedPlan? _prepared;
         public readonly ConcurrentBag<IExecutionContext> Contexts = new();
@@ -69,10 +71,11 @@ public sealed class Session : IDisposable
         public volatile bool Evicted;
         public long LastUsed;
 
-        public PlanEntry(Session owner, IReadOnlyDictionary<string, int[]> shapes)
+        public PlanEntry(Session owner, IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values)
         {
             _owner = owner;
             _shapes = shapes;
+            _values = values;
         }
 
         public IPreparedPlan Prepared
@@ -82,7 +85,7 @@ public sealed class Session : IDisposable
                 if (_prepared is { } p) return p;
                 lock (_buildLock)
                 {
-                    _prepared ??= _owner.Build(_shapes);
+                    _prepared ??= _owner.Build(_shapes, _values);
                     return _prepared;
                 }
             }
@@ -128,6 +131,7 @@ public sealed class Session : IDisposable
             throw;
         }
         Inputs = graph.Inputs.Where(i => !graph.Initializers.ContainsKey(i.Name)).ToList();
+        _valueInputs = Planner.ValueInputs(_graph);
         Outputs = graph.Outputs.ToList();
         _log.LogInformation("session for '{Graph}' on {Backend}: {Nodes} nodes after folding and fusion", graph.Name, _backend.Name, _graph.Nodes.Count);
     }
@@ -158,8 +162,12 @@ public sealed class Session : IDisposable
 
     // ------------------------------------------------------------------ shapes and plans
 
-    private static string Key(IReadOnlyDictionary<string, int[]> shapes) =>
-        string.Join(";", shapes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + string.Join(",", p.Value)));
+    private static string Key(IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values = null) =>
+        string.Join(";", shapes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + string.Join(",", p.Value)))
+        + (values is null ? "" : "|" + string.Join(";", values.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + string.Join(",", p.Value.ToInt64Array()))));
+
+    /// <summary>Graph inputs whose values are bound into the plan (Reshape shapes, axes given as inputs); see <see cref="Planner.ValueInputs"/>.</summary>
+    public IReadOnlySet<string> ValueInputs => _valueInputs;
 
     private ValueInfo SingleInput()
     {
@@ -201,7 +209,7 @@ public sealed class Session : IDisposable
         Enter();
         try
         {
-            var e = Rent(inputShapes);
+            var e = Rent(inputShapes, null);
             try { return e.Prepared.Plan; }
             finally { Interlocked.Decrement(ref e.InFlight); }
         }
@@ -244,12 +252,12 @@ public sealed class Session : IDisposable
         return new InvalidInputException(name, $"input shape {given} does not fit the model{(first is null ? "" : $" (expects {Describe(first)})")}: {e.Message}");
     }
 
-    private IPreparedPlan Build(IReadOnlyDictionary<string, int[]> shapes)
+    private IPreparedPlan Build(IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values)
     {
         ExecutionPlan plan;
         try
         {
-            plan = Planner.Plan(_graph, shapes, _plannerOptions);
+            plan = Planner.Plan(_graph, shapes, _plannerOptions, values);
         }
         catch (GraphException e)
         {
@@ -261,13 +269,15 @@ public sealed class Session : IDisposable
     }
 
     /// <summary>The plan entry for these shapes with InFlight incremented (the caller decrements).</summary>
-    private PlanEntry Rent(IReadOnlyDictionary<string, int[]> shapes)
+    private PlanEntry Rent(IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values)
     {
         CheckShapes(shapes);
-        string key = Key(shapes);
+        if (values is null && _valueInputs.Count > 0)
+            throw new InvalidInputException(_valueInputs.First(), "its value decides shapes in this model (a Reshape shape or axes given as an input); run with named input tensors");
+        string key = Key(shapes, values);
         while (true)
         {
-            var entry = _plans.GetOrAdd(key, _ => new PlanEntry(this, shapes.ToDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.Ordinal)));
+            var entry = _plans.GetOrAdd(key, _ => new PlanEntry(this, shapes.ToDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.Ordinal), values?.ToDictionary(p => p.Key, p => p.Value.Clone(), StringComparer.Ordinal)));
             Interlocked.Increment(ref entry.InFlight);
             if (entry.Evicted)
             {
@@ -329,9 +339,9 @@ public sealed class Session : IDisposable
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <summary>Rents a plan entry and an execution context for these shapes (between <see cref="Enter"/> and <see cref="Leave"/>).</summary>
-    private (PlanEntry Entry, IExecutionContext Context) Acquire(IReadOnlyDictionary<string, int[]> shapes)
+    private (PlanEntry Entry, IExecutionContext Context) Acquire(IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values = null)
     {
-        var entry = Rent(shapes);
+        var entry = Rent(shapes, values);
         try
         {
             var prepared = entry.Prepared;
@@ -419,10 +429,17 @@ public sealed class Session : IDisposable
                 throw new InvalidInputException(i.Name, $"is {t}, expected dtype {i.DType.Name()}: {Describe(i)}");
         var shapes = inputs.ToDictionary(p => p.Key, p => p.Value.ShapeArray(), StringComparer.Ordinal);
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        Dictionary<string, Tensor>? values = null;
+        if (_valueInputs.Count > 0)
+        {
+            values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            foreach (var name in _valueInputs)
+                if (inputs.TryGetValue(name, out var v)) values[name] = v;
+        }
         Enter();
         try
         {
-            var (entry, ctx) = Acquire(shapes);
+            var (entry, ctx) = Acquire(shapes, values);
             try
             {
                 var plan = ctx.Plan;

@@ -250,4 +250,32 @@ public class SessionTests
         using var auto = new Session(RandomVggNet(1, out _), new SessionOptions { Backend = BackendChoice.Auto, Threads = 1 });
         Assert.That(auto.BackendKind, Is.EqualTo(BackendKind.Cpu));
     }
+
+    [Test]
+    public void EmptyBatchGivesAnEmptyOutput()
+    {
+        var g = RandomVggNet(6, out int ch);
+        using var session = new Session(g, Cpu(2));
+        var shape = new[] { 0, ch, 16, 16 };
+        var outShape = session.OutputShape(shape);
+        Assert.That(outShape[0], Is.EqualTo(0));
+        var y = session.Run(new Tensor(DType.Float32, shape));
+        Assert.That(y.Shape, Is.EqualTo(outShape));
+        Assert.That(y.ElementCount, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void UnoptimizedAndLinearPlannerSessionsAgreeWithTheReference([Values(true, false)] bool optimize, [Values(Vgg.Engine.Planning.MemoryPlannerKind.Greedy, Vgg.Engine.Planning.MemoryPlannerKind.Linear)] Vgg.Engine.Planning.MemoryPlannerKind planner)
+    {
+        var g = RandomVggNet(8, out int ch);
+        using var session = new Session(g, Cpu(2) with { Optimize = optimize, MemoryPlanner = planner });
+        var x = PlannerTests.Random(new Random(8), 1f, 2, ch, 15, 17);
+        var expected = ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["x"] = x })["y"];
+        double scale = expected.ToFloatArray().Select(Math.Abs).Max();
+        TensorAssert.Close(expected, session.Run(x), 1e-4, 1e-5 * scale, $"optimize {optimize}, {planner}");
+        var plan = session.GetPlan(x.ShapeArray());
+        Assert.That(plan.Steps.Any(s => s.Op is DropoutOp), Is.EqualTo(!optimize), "Dropout is removed only when optimizing");
+        Assert.That(plan.Steps.Any(s => s.Op is ConvOp { Activation: Activation.Relu }), Is.EqualTo(optimize), "fusion only when optimizing");
+        Assert.That(plan.ArenaBytes, Is.GreaterThanOrEqualTo(plan.LowerBoundBytes));
+    }
 }

@@ -709,9 +709,12 @@ public static class ReferenceOps
         var value = op.Value ?? Tensor.Scalar(0f);
         var t = new Tensor(value.DType, shape);
         int es = value.DType.SizeOf();
-        var src = value.Bytes[..es];
         var dst = t.Bytes;
-        for (long i = 0; i < t.ElementCount; i++) src.CopyTo(dst.Slice((int)(i * es), es));
+        if (dst.Length == 0) return t;
+        value.Bytes[..es].CopyTo(dst);
+        // Doubling copies: the filled prefix is copied after itself until the buffer is full.
+        for (int filled = es; filled < dst.Length; filled *= 2)
+            dst[..Math.Min(filled, dst.Length - filled)].CopyTo(dst[filled..]);
         return t;
     }
 
