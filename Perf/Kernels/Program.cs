@@ -177,7 +177,9 @@ internal static unsafe class Layers
         using var pool = new KernelThreadPool(o.Threads);
         int n = o.Batch;
         Console.WriteLine($"batch {n}, threads {o.Threads}, {o.Reps} timed reps after 2 warm-up, ours and ORT interleaved; GFLOP/s counts direct-convolution FLOPs (2·N·M·C·9·H·W)");
-        Console.WriteLine($"{"layer",-14} {"ours ms",22} {"ORT ms",22} {"ours/ORT",8} {"GFLOP/s",8} {"% peak",7} {"ORT GF/s",8}  notes");
+        foreach (var row in PerfRegistry.All)
+            Console.WriteLine($"  row {row.Op}/{row.Variant}: FLOPs {row.FlopFormula}; bytes {row.ByteFormula}");
+        Console.WriteLine($"{"layer",-14} {"ours ms",22} {"ORT ms",22} {"ours/ORT",8} {"GFLOP/s",8} {"% peak",7} {"GB/s",6} {"% bw",5} {"ORT GF/s",8}  notes");
         double sumOurs = 0, sumOrt = 0;
         foreach (var spec in Vgg16Layers())
         {
@@ -190,7 +192,9 @@ internal static unsafe class Layers
             var ours = new Stats();
             var ort = new Stats();
             string notes = "";
-            double flops = spec.IsFc ? 2.0 * n * spec.C * spec.M : 2.0 * n * spec.M * spec.C * 9 * h * h;
+            var shape = new LayerShape(n, spec.C, spec.M, h, h, spec.IsFc ? 1 : 3, spec.Pool ? h / 2 : h, spec.Pool ? h / 2 : h);
+            var prow = spec.IsFc ? PerfRegistry.Linear : spec.C == 3 ? PerfRegistry.ConvDirect : PerfRegistry.ConvWinograd;
+            double flops = prow.Flops(shape), bytes = prow.Bytes(shape);
             // ORT graph
             var g = new OnnxGraphBuilder();
             long[] inShape = spec.IsFc ? new long[] { n, spec.C } : new long[] { n, spec.C, h, h };
@@ -262,10 +266,12 @@ internal static unsafe class Layers
             owner.Dispose(); xin?.Dispose(); yout?.Dispose(); ws?.Dispose();
             double gf = flops / (ours.Median * 1e6);
             double ortGf = flops / (ort.Median * 1e6);
+            double gbs = bytes / (ours.Median * 1e6);
             string pk = peak is null ? "" : $"{100 * gf / peak.FmaGflopsT,6:F0}%";
-            if (spec.IsFc && peak is not null)
-                notes += $", ours {(double)spec.C * spec.M * 4 / (ours.Median * 1e6):F1} GB/s of weights (read peak {peak.ReadGBs:F1})";
-            Console.WriteLine($"{spec.Name,-14} {ours,22} {ort,22} {ours.Median / ort.Median,8:F3} {gf,8:F1} {pk,7} {ortGf,8:F1}  {notes}");
+            string bw = peak is null ? "" : $"{100 * gbs / peak.ReadGBs,4:F0}%";
+            if (prow.ArithmeticFlops is { } af && peak is not null)
+                notes += $", arithmetic {af(shape) / (ours.Median * 1e6):F1} GFLOP/s = {100 * af(shape) / (ours.Median * 1e6) / peak.FmaGflopsT:F0}% of peak";
+            Console.WriteLine($"{spec.Name,-14} {ours,22} {ort,22} {ours.Median / ort.Median,8:F3} {gf,8:F1} {pk,7} {gbs,6:F1} {bw,5} {ortGf,8:F1}  {notes}");
             sumOurs += ours.Median;
             sumOrt += ort.Median;
         }
