@@ -97,12 +97,14 @@ public class BackendIntegrationTests
     [Test]
     public void Vgg16AgreesWithTheBaselineIm2colBackend()
     {
-        // Seeded torchvision VGG-16, 224×224: the fast kernels (Winograd in 12 layers) against the
-        // backend's own im2col+SGEMM path, relative L2 error of the logits ≤ 1e-4 (issue 5's bound, which
-        // the benchmark also checks against ONNX Runtime).
+        // Seeded torchvision VGG-16 features at 128×128 (every conv runs, conv5 at 8×8): the fast kernels (Winograd in 12 layers) against the backend's own
+        // im2col+SGEMM path, relative L2 error of the logits ≤ 1e-4 (issue 5's bound; at 224×224 the
+        // benchmark checks it against ONNX Runtime, and the ONNX tests check export vs ORT through these kernels).
         Assume.That(FastConvStep.Enabled, "fast kernels switched off (VGG_CPU_FAST_KERNELS=0)");
-        var model = ModelFactory.Seeded("vgg16", 7);
-        var input = PlannerTests.Random(new Random(3), 1f, 1, 3, 224, 224).ToFloatArray();
+        // The global-pool head (classifier.0 is Linear(512, 4096)) keeps the seeded init at 38 M instead of
+        // 138 M parameters; the conv chain, the GEMM path and the NCHW hand-over to the head are the same.
+        var model = ModelFactory.Seeded("vgg16", 7, options: new ModelOptions { Head = VggHead.GlobalPool, InputSize = (128, 128) });
+        var input = PlannerTests.Random(new Random(3), 1f, 1, 3, 128, 128).ToFloatArray();
         float[] Run(bool fast)
         {
             FastConvStep.Enabled = fast;
@@ -110,7 +112,7 @@ public class BackendIntegrationTests
             {
                 using var session = new Session(model, new SessionOptions { Backend = Backends.BackendChoice.Cpu, Threads = 2 });
                 var y = new float[1000];
-                session.Run(input, new[] { 1, 3, 224, 224 }, y);
+                session.Run(input, new[] { 1, 3, 128, 128 }, y);
                 return y;
             }
             finally

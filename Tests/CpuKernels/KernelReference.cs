@@ -26,17 +26,18 @@ internal static class KernelReference
                     for (int kx = 0; kx < p.KernelW; kx++)
                     {
                         double wv = wt[((mo * c + ci) * p.KernelH + ky) * p.KernelW + kx];
+                        // Output columns whose tap ix = ox·s − pad + kx·d falls inside [0, w).
+                        int off = kx * p.DilationW - p.PadLeft;
+                        int ox0 = off >= 0 ? 0 : (-off + p.StrideW - 1) / p.StrideW;
+                        int ox1 = w - 1 - off < 0 ? 0 : Math.Min(owl, (w - 1 - off) / p.StrideW + 1);
                         for (int oy = 0; oy < ohl; oy++)
                         {
                             int iy = oy * p.StrideH - p.PadTop + ky * p.DilationH;
                             if (iy < 0 || iy >= h) continue;
-                            int xrow = ((img * c + ci) * h + iy) * w;
-                            for (int ox = 0; ox < owl; ox++)
-                            {
-                                int ix = ox * p.StrideW - p.PadLeft + kx * p.DilationW;
-                                if (ix < 0 || ix >= w) continue;
-                                acc[oy * owl + ox] += wv * x[xrow + ix];
-                            }
+                            int xrow = ((img * c + ci) * h + iy) * w + off;
+                            int arow = oy * owl;
+                            for (int ox = ox0; ox < ox1; ox++)
+                                acc[arow + ox] += wv * x[xrow + ox * p.StrideW];
                         }
                     }
             double b = bias.Length == 0 ? 0 : bias[mo];
