@@ -300,6 +300,9 @@ internal static unsafe class EndToEnd
         fixed (float* px = x, pl = logits)
         {
             for (int r = 0; r < 2; r++) { chain.Run(px, pl, n); ort.Run(); }
+            long alloc0 = GC.GetTotalAllocatedBytes(true);
+            chain.Run(px, pl, n);
+            Console.WriteLine($"managed allocation in one steady-state run of the kernels: {GC.GetTotalAllocatedBytes(true) - alloc0} bytes");
             var ours = new Stats();
             var theirs = new Stats();
             var ratios = new Stats();
@@ -368,6 +371,9 @@ internal static unsafe class EndToEnd
         var plan = session.GetPlan(shape);
         Console.WriteLine($"plan: arena {plan.ArenaBytes / 1e6:F1} MB (lower bound {plan.LowerBoundBytes / 1e6:F1} MB), workspace {plan.WorkspaceBytes / 1e6:F1} MB");
         for (int r = 0; r < 2; r++) { session.Run(x, shape, logits); ort.Run(); }
+        long alloc0 = GC.GetTotalAllocatedBytes(true);
+        session.Run(x, shape, logits);
+        Console.WriteLine($"managed allocation in one steady-state engine run: {GC.GetTotalAllocatedBytes(true) - alloc0} bytes");
         var ours = new Stats();
         var theirs = new Stats();
         var ratios = new Stats();
