@@ -115,7 +115,7 @@ internal sealed unsafe class WinogradConv3x3 : IPreparedWeights, IDisposable
     {
         var p = _plan;
         if (p is not null && p.N == n && p.H == h && p.W == w && p.Threads == threads) return p;
-        p = MakePlan(n, h, w, threads, _cp, _mp64, ForcePlan);
+        p = MakePlan(n, h, w, threads, _cp, _mp64, ForcePlan, Level);
         _plan = p;
         return p;
     }
@@ -124,10 +124,10 @@ internal sealed unsafe class WinogradConv3x3 : IPreparedWeights, IDisposable
     internal (int TileBlock, int Splits)? ForcePlan { get; set; }
 
     /// <summary>Workspace bytes for a conv of C→M channels on n×h×w, without preparing weights (the planner asks this).</summary>
-    public static long WorkspaceBytesFor(int c, int m, int n, int h, int w, int threads) =>
-        MakePlan(n, h, w, threads, Nchwc.Padded(c), (m + 63) / 64 * 64, null).WorkspaceFloats * sizeof(float);
+    public static long WorkspaceBytesFor(int c, int m, int n, int h, int w, int threads, SimdLevel? level = null) =>
+        MakePlan(n, h, w, threads, Nchwc.Padded(c), (m + 63) / 64 * 64, null, CpuSimd.Resolve(level)).WorkspaceFloats * sizeof(float);
 
-    internal static WinogradPlan MakePlan(int n, int h, int w, int threads, int cp, int mp64, (int TileBlock, int Splits)? forcePlan)
+    internal static WinogradPlan MakePlan(int n, int h, int w, int threads, int cp, int mp64, (int TileBlock, int Splits)? forcePlan, SimdLevel level)
     {
         int th = (h + TileSize - 1) / TileSize, tw = (w + TileSize - 1) / TileSize;
         long tl = (long)n * th * tw;
@@ -145,8 +145,13 @@ internal sealed unsafe class WinogradConv3x3 : IPreparedWeights, IDisposable
         // V+O passes 256 KB (then they and a panel of U no longer stay in the 1 MB L2 together) and
         // memory traffic past ~3 MB; 0.5 µs per item for scheduling. Plans: tile blocks of 6k tiles or ceil(T/k), output channels whole or split in
         // `splits` ranges (what keeps both cores busy on the late layers at batch 1: 49 or 16 tiles).
+        // The AVX2/portable micro-kernels walk a 64-wide panel in four 16-column passes, so a panel
+        // that is not already in L2 is fetched with a 256-byte stride four times over: for them U costs
+        // 10 GB/s per item unless it stays in L2 beside V and O (measured on conv3_2: blocks of 6 tiles
+        // 62 ms, of 96 tiles 17.6 ms with AVX2; AVX-512 is indifferent).
         double uTotal = (double)Positions * cp * mp64 * 4;
         bool uFromMemory = uTotal > 12e6;
+        bool wideKernel = level == SimdLevel.Avx512;
         WinogradPlan? best = null;
         double bestCost = double.MaxValue;
         long bestWs = long.MaxValue;
@@ -173,8 +178,9 @@ internal sealed unsafe class WinogradConv3x3 : IPreparedWeights, IDisposable
                     double gemm = (double)Positions * RoundUp(tn, 6) * cp * mr * 2 / 100e9;
                     double inTr = (double)tn * cp * 300 / 20e9;
                     double outTr = (double)tn * mr * 300 / 20e9;
-                    double uTime = uFromMemory ? (double)Positions * cp * mr * 4 / 12e9 : 0;
+                    double uBytes = (double)Positions * cp * mr * 4;
                     double vo = (double)Positions * tn * (cp + mr) * 4;
+                    double uTime = uFromMemory ? uBytes / 12e9 : !wideKernel && uBytes + vo > 900e3 ? uBytes / 10e9 : 0;
                     double spill = vo > 3e6 ? 2 * vo / 15e9 : !uFromMemory && vo > 256e3 ? 2 * vo / 30e9 : 0;
                     for (int s = 0; s < splits; s++)
                     {
