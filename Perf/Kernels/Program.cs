@@ -73,7 +73,10 @@ internal sealed class Options
                 case "--threads": o.Threads = int.Parse(a[++i]); break;
                 case "--reps": o.Reps = int.Parse(a[++i]); break;
                 case "--only": o.Only = a[++i]; break;
-                case "--level": o.Level = Enum.Parse<SimdLevel>(a[++i]); break;
+                case "--level":
+                    o.Level = Enum.Parse<SimdLevel>(a[++i]);
+                    CpuSimd.Default = o.Level.Value; // the engine path (engine-vgg16) takes the default level
+                    break;
                 case "--no-peak": o.Peak = false; break;
                 case "--cpu": o.CpuTime = true; break;
                 case "--no-hugepages": NativeBuffer.UseHugePages = false; break;

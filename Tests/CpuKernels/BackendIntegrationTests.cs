@@ -60,12 +60,30 @@ public class BackendIntegrationTests
         return g;
     }
 
-    [TestCase(1, 2)]
-    [TestCase(3, 2)]
-    [TestCase(2, 3)]
-    public void LayoutWalkMatchesTheReference(int batch, int threads)
+    [TestCase(1, 2, "Avx512")]
+    [TestCase(3, 2, "Avx512")]
+    [TestCase(2, 3, "Avx512")]
+    [TestCase(3, 2, "Avx2")]
+    [TestCase(1, 2, "Portable")]
+    public void LayoutWalkMatchesTheReference(int batch, int threads, string levelName)
     {
+        var level = Enum.Parse<SimdLevel>(levelName);
         Assume.That(FastConvStep.Enabled, "fast kernels switched off (VGG_CPU_FAST_KERNELS=0)");
+        if (level > CpuSimd.Detected) Assert.Ignore($"ignored: this machine has no {level} (detected {CpuSimd.Detected})");
+        var saved = CpuSimd.Default;
+        CpuSimd.Default = level;
+        try
+        {
+            LayoutWalk(batch, threads, level);
+        }
+        finally
+        {
+            CpuSimd.Default = saved;
+        }
+    }
+
+    private static void LayoutWalk(int batch, int threads, SimdLevel level)
+    {
         var g = LayoutWalkNet(5);
         var x = PlannerTests.Random(new Random(batch), 1f, batch, 3, 20, 18);
         var expected = ReferenceExecutor.Run(g, new Dictionary<string, Tensor> { ["x"] = x })["y"];
@@ -81,6 +99,7 @@ public class BackendIntegrationTests
             (false, true), (true, true), (true, true), (true, false), (false, false),
         }), "NCHWc16 exactly between fast convs with 16·k channels");
         Assert.That(fast.Select(f => f.Algorithm.StartsWith("winograd", StringComparison.Ordinal)), Is.EqualTo(new[] { false, true, true, false, true }));
+        Assert.That(fast.Select(f => f.Algorithm.Contains($" {level} ", StringComparison.Ordinal)), Is.All.True, $"every fast step runs the {level} path");
         Assert.That(prepared.ContextBytes, Is.EqualTo(plan.ArenaBytes + plan.WorkspaceBytes), "the planner's workspace figure is exact");
         using var ctx = prepared.CreateContext();
         var y = new Tensor(DType.Float32, plan.Outputs[0].Shape);
@@ -90,7 +109,7 @@ public class BackendIntegrationTests
             ctx.Execute();
             ctx.GetOutput(0, y.Bytes);
             double scale = expected.ToFloatArray().Select(Math.Abs).Max();
-            TensorAssert.Close(expected, y, 1e-4, 1e-4 * scale, $"layout walk batch {batch}, {threads} threads, run {rep}");
+            TensorAssert.Close(expected, y, 1e-4, 1e-4 * scale, $"layout walk {level} batch {batch}, {threads} threads, run {rep}");
         }
     }
 

@@ -30,7 +30,30 @@ internal static class CpuSimd
         return SimdLevel.Portable;
     }
 
-    /// <summary>The requested level clamped to what the hardware has (a request for more than the hardware has gets the hardware's best).</summary>
-    public static SimdLevel Resolve(SimdLevel? requested) =>
-        requested is { } r && r < Detected ? r : Detected;
+    /// <summary>
+    /// The level kernels use when none is asked for: <see cref="Detected"/>, lowered by the environment
+    /// variable VGG_CPU_SIMD=avx2|portable (to run or measure the fallback paths on a bigger machine).
+    /// Settable for tests and benchmarks; never above <see cref="Detected"/>.
+    /// </summary>
+    public static SimdLevel Default
+    {
+        get => s_default;
+        set => s_default = value < Detected ? value : Detected;
+    }
+
+    private static SimdLevel s_default = FromEnvironment();
+
+    private static SimdLevel FromEnvironment()
+    {
+        var v = Environment.GetEnvironmentVariable("VGG_CPU_SIMD")?.Trim().ToLowerInvariant();
+        SimdLevel asked = v switch { "avx2" => SimdLevel.Avx2, "portable" or "vector128" => SimdLevel.Portable, _ => SimdLevel.Avx512 };
+        return asked < Detected ? asked : Detected;
+    }
+
+    /// <summary>The requested level (or <see cref="Default"/>) clamped to what the hardware has.</summary>
+    public static SimdLevel Resolve(SimdLevel? requested)
+    {
+        var r = requested ?? Default;
+        return r < Detected ? r : Detected;
+    }
 }

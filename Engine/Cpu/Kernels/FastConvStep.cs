@@ -104,12 +104,14 @@ internal sealed unsafe class FastConvStep : CpuStep
     public bool CanBlockOutput => _p.M % Nchwc.Block == 0;
 
     public override string Algorithm =>
-        (_winograd ? "winograd F(4x4,3x3)" : "direct") + $" NCHWc16 {CpuSimd.Detected}" +
+        (_winograd ? "winograd F(4x4,3x3)" : "direct") + $" NCHWc16 {LevelOf(_kernel)}" +
         (_fusedPool2x2 ? " + fused 2x2 max-pool" : _separatePool ? " + max-pool" : "") +
         $" (in {(InputBlocked ? "NCHWc16" : "NCHW")}, out {(OutputBlocked ? "NCHWc16" : "NCHW")})";
 
+    private static SimdLevel LevelOf(object? k) => k switch { WinogradConv3x3 w => w.Level, DirectConv d => d.Level, _ => CpuSimd.Default };
+
     private long KernelWorkspaceBytes => _winograd
-        ? WinogradConv3x3.WorkspaceBytesFor(_p.C, _p.M, _n, _h, _w, _threads)
+        ? WinogradConv3x3.WorkspaceBytesFor(_p.C, _p.M, _n, _h, _w, _threads, CpuSimd.Default)
         : DirectConv.WorkspaceBytesFor(_p, _w, _threads);
 
     private long ConvCopyBytes => _separatePool ? Nchwc.Floats(_n, _p.M, _coh, _cow) * 4 : 0;
@@ -128,13 +130,14 @@ internal sealed unsafe class FastConvStep : CpuStep
     private object CreateKernel()
     {
         var ep = new ConvEpilogue(_relu, _fusedPool2x2);
-        string kind = $"cpukernels-{(_winograd ? "winograd43" : "direct")}-{_p}-{ep}";
+        var level = CpuSimd.Default;
+        string kind = $"cpukernels-{(_winograd ? "winograd43" : "direct")}-{_p}-{ep}-{level}";
         return _cache.GetOrAdd<object>(_weight, kind, () =>
         {
             ReadOnlySpan<float> b = _bias is null ? default : _bias.AsSpan<float>();
             return _winograd
-                ? new WinogradConv3x3(_p.C, _p.M, _weight.AsSpan<float>(), b, ep)
-                : new DirectConv(_p, _weight.AsSpan<float>(), b, ep, inputNchwc: false);
+                ? new WinogradConv3x3(_p.C, _p.M, _weight.AsSpan<float>(), b, ep, level)
+                : new DirectConv(_p, _weight.AsSpan<float>(), b, ep, inputNchwc: false, level);
         });
     }
 
@@ -160,7 +163,7 @@ internal sealed unsafe class FastConvStep : CpuStep
         }
         if (_separatePool)
             MaxPoolNchwc.Run(convOut, y, _n, _p.M, _coh, _cow, _poolH.Kernel, _poolW.Kernel, _poolH.Stride, _poolW.Stride,
-                _poolH.PadBegin, _poolW.PadBegin, _poolH.PadEnd, _poolW.PadEnd, _poolH.Output, _poolW.Output, CpuSimd.Detected, runner, outputNchw: !OutputBlocked);
+                _poolH.PadBegin, _poolW.PadBegin, _poolH.PadEnd, _poolW.PadEnd, _poolH.Output, _poolW.Output, LevelOf(_kernel), runner, outputNchw: !OutputBlocked);
     }
 
     public override void Task(CpuRunState state, int phase, int index, int slot) => BackendRunner.RunItem(state, index, slot);

@@ -23,14 +23,14 @@ internal sealed class FastGemmKernel : IGemmKernel
 
     public FastGemmKernel(IGemmKernel fallback) => _fallback = fallback;
 
-    public string Name => $"panel gemm 6x64 {CpuSimd.Detected} (const B), else {_fallback.Name}";
+    public string Name => $"panel gemm 6x64 {CpuSimd.Default} (const B), else {_fallback.Name}";
 
     public IPreparedGemm Prepare(int m, int n, int k, bool transA, bool transB, float alpha, bool relu, Tensor? constantB, int threads, WeightCache cache)
     {
         if (!FastConvStep.Enabled || constantB is null || transA || m < 1 || n < 1 || k < 1 || constantB.DType != DType.Float32)
             return _fallback.Prepare(m, n, k, transA, transB, alpha, relu, constantB, threads, cache);
         var panels = cache.GetOrAdd(constantB, $"cpukernels-panels64-{(transB ? "t" : "n")}-k{k}-n{n}", () => new Panels64(constantB, k, n, transB));
-        return new Prepared(m, n, k, alpha, relu, panels);
+        return new Prepared(m, n, k, alpha, relu, panels, CpuSimd.Default);
     }
 
     /// <summary>B [K, N] (or Bᵀ [N, K]) packed as [ceil(N/64)][K][64], zero padded.</summary>
@@ -69,11 +69,11 @@ internal sealed class FastGemmKernel : IGemmKernel
         private readonly float _alpha;
         private readonly bool _relu;
         private readonly Panels64 _b;
-        private readonly SimdLevel _level = CpuSimd.Detected;
+        private readonly SimdLevel _level;
 
-        public Prepared(int m, int n, int k, float alpha, bool relu, Panels64 b)
+        public Prepared(int m, int n, int k, float alpha, bool relu, Panels64 b, SimdLevel level)
         {
-            (_m, _n, _k, _alpha, _relu, _b) = (m, n, k, alpha, relu, b);
+            (_m, _n, _k, _alpha, _relu, _b, _level) = (m, n, k, alpha, relu, b, level);
             _rowBlocks = (m + RowBlock - 1) / RowBlock;
         }
 
