@@ -87,7 +87,7 @@ internal sealed class FastGemmKernel : IGemmKernel
             int rb = task % _rowBlocks, panel = task / _rowBlocks;
             int r0 = rb * RowBlock, rows = Math.Min(RowBlock, _m - r0);
             float* wpanel = _b.Panel(panel);
-            int kb = rows > GemmMicroKernels.MaxRows ? LinearKernel.KBlock : _k;
+            int kb = rows > GemmMicroKernels.MaxRows || (_level != SimdLevel.Avx512 && rows > 1) ? LinearKernel.KBlock : _k;
             for (int k0 = 0; k0 < _k; k0 += kb)
             {
                 int klen = Math.Min(kb, _k - k0);
@@ -95,7 +95,7 @@ internal sealed class FastGemmKernel : IGemmKernel
                 {
                     int left = rows - g;
                     int rg = left <= GemmMicroKernels.MaxRows ? left : left <= 8 ? (left + 1) / 2 : GemmMicroKernels.MaxRows;
-                    GemmMicroKernels.Run(_level, a + (long)(r0 + g) * _k + k0, _k, wpanel + (long)k0 * 64, klen, ws + g * 64, 64, rg, k0 > 0);
+                    GemmMicroKernels.RunStreaming(_level, a + (long)(r0 + g) * _k + k0, _k, wpanel + (long)k0 * 64, klen, ws + g * 64, 64, rg, k0 > 0);
                     g += rg;
                 }
             }

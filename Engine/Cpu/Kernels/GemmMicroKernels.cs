@@ -20,6 +20,9 @@ namespace Vgg.Engine.Cpu.Kernels;
 /// <item>v5 <see cref="Avx2_6x16"/>: v1 written out for Vector256 (12 ymm accumulators, 2 panel loads, 6
 ///   broadcasts per k: BLIS's Haswell shape), k unrolled by two; v1 through the Vec16 wrapper ran 3.5×
 ///   slower than AVX-512 on Zen 4 where both have the same FMA throughput.</item>
+/// <item>v6 <see cref="Avx2_1x64"/>: the batch-1 GEMV for AVX2, one pass over the panel with 8 ymm
+///   accumulators (v5's four 16-column passes read a 6 MB fc6 panel from memory four times: VGG-16 at
+///   batch 1 on the AVX2 path went from 0.76 to 0.55 of ORT's (AVX-512) time, see Perf/RESULTS.md).</item>
 /// <item>v4 <see cref="Avx512_4x64"/>: 4 rows × 64 (16 accumulators) for remainders of 2–4 rows, so a
 ///   batch of 8 runs as 4 + 4 instead of 6 + 6 with four repeated rows (v2 alone wasted a third of its FMAs there).</item>
 /// <item>v3 <see cref="Avx512_1x64"/>: one row (batch-1 linear layers, a GEMV): 8 accumulators (k unrolled
@@ -43,12 +46,28 @@ internal static unsafe class GemmMicroKernels
         }
         else if (level == SimdLevel.Avx2)
         {
-            for (int j = 0; j < PanelWidth; j += 16) Avx2_6x16(a, lda, b + j, k, c + j, ldc, rows, accumulate);
+            if (rows == 1) Avx2_1x64(a, b, k, c, accumulate);
+            else for (int j = 0; j < PanelWidth; j += 16) Avx2_6x16(a, lda, b + j, k, c + j, ldc, rows, accumulate);
         }
         else
         {
             for (int j = 0; j < PanelWidth; j += 16) Generic6x16<V128>(a, lda, b + j, k, c + j, ldc, rows, accumulate);
         }
+    }
+
+    /// <summary>
+    /// As <see cref="Run"/> for a panel that is streamed for these rows only (linear layers): on AVX2 a
+    /// group of fewer than 6 rows runs as one-row passes of <see cref="Avx2_1x64"/>, each reading the
+    /// (L2-resident, K-blocked) panel sequentially, instead of the four strided 16-column passes of
+    /// <see cref="Avx2_6x16"/> with repeated rows (VGG-16 fc6 at batch 8 on AVX2: 78.8 → 40.8 ms).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RunStreaming(SimdLevel level, float* a, nint lda, float* b, int k, float* c, nint ldc, int rows, bool accumulate)
+    {
+        if (level == SimdLevel.Avx2 && rows < MaxRows)
+            for (int r = 0; r < rows; r++) Avx2_1x64(a + r * lda, b, k, c + r * ldc, accumulate);
+        else
+            Run(level, a, lda, b, k, c, ldc, rows, accumulate);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -124,6 +143,32 @@ internal static unsafe class GemmMicroKernels
             if (acc) { v0 += Vector256.Load(p); v1 += Vector256.Load(p + 8); }
             v0.Store(p); v1.Store(p + 8);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Avx2_1x64(float* a, float* b, int k, float* c, bool accumulate)
+    {
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (nint i = 0; i < k; i++)
+        {
+            var x = Vector256.Create(a[i]);
+            c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
+            c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
+            c2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 16), c2);
+            c3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 24), c3);
+            c4 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 32), c4);
+            c5 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 40), c5);
+            c6 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 48), c6);
+            c7 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 56), c7);
+            b += PanelWidth;
+        }
+        if (accumulate)
+        {
+            c0 += Vector256.Load(c); c1 += Vector256.Load(c + 8); c2 += Vector256.Load(c + 16); c3 += Vector256.Load(c + 24);
+            c4 += Vector256.Load(c + 32); c5 += Vector256.Load(c + 40); c6 += Vector256.Load(c + 48); c7 += Vector256.Load(c + 56);
+        }
+        c0.Store(c); c1.Store(c + 8); c2.Store(c + 16); c3.Store(c + 24);
+        c4.Store(c + 32); c5.Store(c + 40); c6.Store(c + 48); c7.Store(c + 56);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

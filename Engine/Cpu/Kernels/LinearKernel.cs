@@ -83,7 +83,9 @@ internal sealed unsafe class LinearKernel : IPreparedWeights, IDisposable
         ref Ctx c = ref *(Ctx*)p;
         float* tmp = c.Ws + thread * c.PerThread;
         float* wpanel = c.Wt + (long)panel * c.In * 64;
-        int kb = c.N > GemmMicroKernels.MaxRows ? KBlock : c.In;
+        // Full K in one pass where the kernel reads each panel row once (AVX-512, or one row of x);
+        // else blocks of KBlock so repeated passes over a panel block hit L2.
+        int kb = c.N > GemmMicroKernels.MaxRows || (c.Level != SimdLevel.Avx512 && c.N > 1) ? KBlock : c.In;
         for (int k0 = 0; k0 < c.In; k0 += kb)
         {
             int klen = Math.Min(kb, c.In - k0);
@@ -92,7 +94,7 @@ internal sealed unsafe class LinearKernel : IPreparedWeights, IDisposable
                 // Row groups of 6; a remainder of 7 or 8 rows goes as two groups of ≤ 4 (the 4-row kernel).
                 int left = c.N - r0;
                 int rows = left <= GemmMicroKernels.MaxRows ? left : left <= 8 ? (left + 1) / 2 : GemmMicroKernels.MaxRows;
-                GemmMicroKernels.Run(c.Level, c.X + (long)r0 * c.In + k0, c.In, wpanel + (long)k0 * 64, klen, tmp + r0 * 64, 64, rows, k0 > 0);
+                GemmMicroKernels.RunStreaming(c.Level, c.X + (long)r0 * c.In + k0, c.In, wpanel + (long)k0 * 64, klen, tmp + r0 * 64, 64, rows, k0 > 0);
                 r0 += rows;
             }
         }
