@@ -256,6 +256,24 @@ internal static unsafe class Layers
                 notes = $"winograd, tiles {plan.Tiles}, block {plan.TileBlock}, split {plan.Splits}, ws {plan.WorkspaceFloats * 4 / 1e6:F1} MB";
             }
             for (int r = 0; r < 2; r++) { oursRun(); ortRun.Run(); }
+            // Validate before timing (llm.c): our output against ORT's, elementwise, scale-relative.
+            {
+                int oc = spec.M;
+                long count = (long)n * oc * outShape.Skip(2).Aggregate(1L, (a, b) => a * b);
+                var ourOut = new float[count];
+                fixed (float* po = ourOut)
+                {
+                    if (spec.IsFc) new Span<float>(yout!.Pointer, (int)count).CopyTo(ourOut);
+                    else LayoutNchwc.FromNchwc(yout!.Pointer, po, n, oc, (int)outShape[2], (int)outShape[3], pool);
+                }
+                double scale = 0, worst = 0;
+                for (long i = 0; i < count; i++) scale = Math.Max(scale, Math.Abs(ortRun.Output[i]));
+                for (long i = 0; i < count; i++) worst = Math.Max(worst, Math.Abs(ourOut[i] - ortRun.Output[i]));
+                double tol = spec.IsFc || spec.C == 3 ? 1e-5 : 5e-5;
+                notes += $", max|ours−ORT|/max|ORT| {worst / Math.Max(scale, 1e-30):E1}";
+                if (!(worst <= tol * scale))
+                    throw new InvalidOperationException($"{spec.Name}: ours differs from ORT by {worst:G4} of scale {scale:G4} (> {tol:E0} relative); not timing a wrong kernel");
+            }
             for (int r = 0; r < o.Reps; r++)
             {
                 double t0 = Clock.NowMs();
