@@ -1,10 +1,8 @@
 namespace Vgg.Cli;
 
+/// <summary>The <c>vgg</c> executable: <see cref="CliApp"/> on the process's console.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
-    {
-        Console.Error.WriteLine("vgg: commands arrive with the main-job issue");
-        return 2;
-    }
+    public static int Main(string[] args) =>
+        CliApp.Run(args, Console.Out, Console.Error, CliHost.ProcessConsole());
 }

@@ -1,3 +1,4 @@
+using Vgg.Engine.Diagnostics;
 using Vgg.Engine.Planning;
 
 namespace Vgg.Engine.Backends;
@@ -57,13 +58,13 @@ public interface IPreparedPlan : IDisposable
     /// <summary>Bytes of device memory one execution context holds (arena plus workspace).</summary>
     long ContextBytes { get; }
 
-    /// <summary>Creates the state for one concurrent run: an arena and a workspace, allocated once here and reused by every <see cref="IExecutionContext.Execute"/>.</summary>
+    /// <summary>Creates the state for one concurrent run: an arena and a workspace, allocated once here and reused by every <see cref="IExecutionContext.Execute()"/>.</summary>
     IExecutionContext CreateContext();
 }
 
 /// <summary>
 /// The state of one run in flight: an arena of <see cref="ExecutionPlan.ArenaBytes"/> and a workspace.
-/// Not thread-safe: one caller at a time. Set every input, <see cref="Execute"/>, then read the outputs.
+/// Not thread-safe: one caller at a time. Set every input, <see cref="Execute()"/>, then read the outputs.
 /// </summary>
 public interface IExecutionContext : IDisposable
 {
@@ -78,6 +79,13 @@ public interface IExecutionContext : IDisposable
 
     /// <summary>Runs every step of the plan. Allocates no buffers.</summary>
     void Execute();
+
+    /// <summary>
+    /// Runs every step as <see cref="Execute()"/> does and reports each executed step's time to
+    /// <paramref name="profiler"/> (the perf harness's per-layer table); null is <see cref="Execute()"/>.
+    /// A backend that cannot time steps runs the plan and reports nothing (this default).
+    /// </summary>
+    void Execute(IStepProfiler? profiler) => Execute();
 
     /// <summary>Copies graph output <paramref name="index"/> (in <see cref="ExecutionPlan.Outputs"/> order) out of the arena.</summary>
     /// <exception cref="ArgumentException">Wrong length.</exception>

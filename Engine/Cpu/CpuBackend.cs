@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Vgg.Engine.Backends;
 using Vgg.Engine.Cpu.Ops;
@@ -170,14 +171,18 @@ internal sealed unsafe class CpuExecutionContext : IExecutionContext
         data.CopyTo(new Span<byte>(_arena + v.Offset, (int)v.Bytes));
     }
 
-    public void Execute()
+    public void Execute() => Execute(null);
+
+    public void Execute(Diagnostics.IStepProfiler? profiler)
     {
         ObjectDisposedException.ThrowIf(_arena == null, this);
         foreach (var s in _prepared.Steps)
         {
             if (s.Step.IsView) continue;
+            long t0 = profiler is null ? 0 : Stopwatch.GetTimestamp();
             _state.Enter(s);
             s.Run(_state);
+            profiler?.OnStep(s.Step.Index, s.Step.Node.Name, s.Algorithm, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
     }
 

@@ -118,7 +118,8 @@ public static class ModelFactory
         if (options.NumClasses is { } n && n != net.NumClasses) net = net.WithNumClasses(n);
         options = options with
         {
-            Labels = options.Labels ?? (options.NumClasses is null || options.NumClasses == spec.Network.NumClasses ? spec.Labels : null),
+            // The spec's labels name its classifier's outputs: a features-only model or a resized head has none of them.
+            Labels = options.Labels ?? (options.OutputLayer is null && (options.NumClasses is null || options.NumClasses == spec.Network.NumClasses) ? spec.Labels : null),
             Preprocessing = options.Preprocessing ?? spec.Preprocessing,
             InputSize = options.InputSize ?? (spec.Network.InputHeight, spec.Network.InputWidth),
         };

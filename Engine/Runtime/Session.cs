@@ -370,7 +370,13 @@ public sealed class Session : IDisposable
     /// <exception cref="InvalidInputException">Wrong dtype, rank, channels or size, or a span length that does not match the shape.</exception>
     /// <exception cref="ArgumentException"><paramref name="output"/> has the wrong length.</exception>
     /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
-    public void Run(ReadOnlySpan<float> input, ReadOnlySpan<int> shape, Span<float> output)
+    public void Run(ReadOnlySpan<float> input, ReadOnlySpan<int> shape, Span<float> output) => Run(input, shape, output, null);
+
+    /// <summary>
+    /// As <see cref="Run(ReadOnlySpan{float}, ReadOnlySpan{int}, Span{float})"/>, reporting each executed plan
+    /// step's time to <paramref name="profiler"/> (the perf harness's per-layer table; null: no profiling).
+    /// </summary>
+    public void Run(ReadOnlySpan<float> input, ReadOnlySpan<int> shape, Span<float> output, Diagnostics.IStepProfiler? profiler)
     {
         var decl = SingleInput();
         if (decl.DType != DType.Float32)
@@ -393,7 +399,8 @@ public sealed class Session : IDisposable
                 if (o.ElementCount != output.Length)
                     throw new ArgumentException($"output '{o.Name}' has shape {Tensor.FormatShape(o.Shape)} ({o.ElementCount} elements); the output span has {output.Length}", nameof(output));
                 ctx.SetInput(0, MemoryMarshal.AsBytes(input));
-                ctx.Execute();
+                if (profiler is null) ctx.Execute();
+                else ctx.Execute(profiler);
                 ctx.GetOutput(0, MemoryMarshal.AsBytes(output));
             }
             finally

@@ -114,6 +114,11 @@ public class ModelSpecTests
         Assert.That((four.NumClasses, four.Labels), Is.EqualTo((4, (IReadOnlyList<string>?)null)));
         Assert.That(four.Graph.Initializers["fc1.weight"], Is.SameAs(sd["fc1.weight"]));
 
+        // features-only from a spec with labels: the labels name the head's classes, so the cut model has none
+        var features = ModelFactory.FromSpec(SpecPath("tinyvgg.json"), MakeStateDict(TinyVggKeys), new ModelOptions { OutputLayer = "conv_block_2" });
+        Assert.That((features.NumClasses, features.Labels), Is.EqualTo((0, (IReadOnlyList<string>?)null)));
+        Assert.That(tiny.Labels, Is.EqualTo(new[] { "pizza", "steak", "sushi" }));
+
         // seeded when no state dict is given
         var seeded = ModelFactory.FromSpec(SpecPath("tinyvgg.json"), null, new ModelOptions { Seed = 9 });
         Assert.That(seeded.Seed, Is.EqualTo(9));
