@@ -103,10 +103,10 @@ internal sealed unsafe class FastConvStep : CpuStep
     /// <summary>Whether the output may be stored blocked in the arena: same bytes as NCHW.</summary>
     public bool CanBlockOutput => _p.M % Nchwc.Block == 0;
 
+    /// <summary>Short, for plan printouts and per-layer tables: "winograd43 Avx512 c16→c16 +pool2x2" (c16 = NCHWc16).</summary>
     public override string Algorithm =>
-        (_winograd ? "winograd F(4x4,3x3)" : "direct") + $" NCHWc16 {LevelOf(_kernel)}" +
-        (_fusedPool2x2 ? " + fused 2x2 max-pool" : _separatePool ? " + max-pool" : "") +
-        $" (in {(InputBlocked ? "NCHWc16" : "NCHW")}, out {(OutputBlocked ? "NCHWc16" : "NCHW")})";
+        $"{(_winograd ? "winograd43" : "direct")} {LevelOf(_kernel)} {(InputBlocked ? "c16" : "nchw")}→{(OutputBlocked ? "c16" : "nchw")}" +
+        (_fusedPool2x2 ? " +pool2x2" : _separatePool ? " +pool" : "");
 
     private static SimdLevel LevelOf(object? k) => k switch { WinogradConv3x3 w => w.Level, DirectConv d => d.Level, _ => CpuSimd.Default };
 

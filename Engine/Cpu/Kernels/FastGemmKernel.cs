@@ -23,7 +23,8 @@ internal sealed class FastGemmKernel : IGemmKernel
 
     public FastGemmKernel(IGemmKernel fallback) => _fallback = fallback;
 
-    public string Name => $"panel gemm 6x64 {CpuSimd.Default} (const B), else {_fallback.Name}";
+    /// <summary>Short, for plan printouts; products this kernel does not take run on the fallback (its doc names it).</summary>
+    public string Name => $"panel gemm {CpuSimd.Default}";
 
     public IPreparedGemm Prepare(int m, int n, int k, bool transA, bool transB, float alpha, bool relu, Tensor? constantB, int threads, WeightCache cache)
     {
