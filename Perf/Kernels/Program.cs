@@ -15,6 +15,7 @@ namespace Vgg.Perf.Kernels;
 /// <item><c>vgg16</c>: the whole network, ours (<see cref="Vgg16Chain"/>) vs ORT on the same weights, with the logits' agreement.</item>
 /// <item><c>engine-vgg16</c>: the whole network through the engine (Session, CPU backend with these kernels plugged in) vs ORT.</item>
 /// <item><c>ort-vgg16</c>: ORT alone.</item>
+/// <item><c>micro [--quick] [BenchmarkDotNet args]</c>: single kernels under BenchmarkDotNet (<see cref="KernelMicroBenchmarks"/>).</item>
 /// </list>
 /// </summary>
 public static class Program
@@ -22,6 +23,15 @@ public static class Program
     public static int Main(string[] args)
     {
         string cmd = args.Length > 0 ? args[0] : "help";
+        if (cmd == "micro")
+        {
+            // BenchmarkDotNet through the harness's runner; the remaining arguments are BenchmarkDotNet's.
+            bool quick = args.Contains("--quick");
+            var rest = args.Skip(1).Where(a => a != "--quick").ToArray();
+            if (!rest.Contains("--filter")) rest = rest.Concat(new[] { "--filter", "*KernelMicroBenchmarks*" }).ToArray();
+            var summaries = Vgg.Perf.Harness.Micro.MicroBench.Run(rest, quick, typeof(KernelMicroBenchmarks).Assembly);
+            return summaries.Count > 0 ? 0 : 1;
+        }
         Options o;
         try { o = Options.Parse(args.Skip(1).ToArray()); }
         catch (Exception e) { Console.Error.WriteLine(e.Message); return 2; }
@@ -45,7 +55,7 @@ public static class Program
                 EndToEnd.OrtOnly(o);
                 return 0;
             default:
-                Console.WriteLine("usage: Vgg.Perf.Kernels peak|layers|vgg16|engine-vgg16|ort-vgg16 [--batch N] [--threads T] [--reps R] [--only NAME] [--level Avx512|Avx2|Portable] [--no-peak]");
+                Console.WriteLine("usage: Vgg.Perf.Kernels peak|layers|vgg16|engine-vgg16|ort-vgg16|micro [--batch N] [--threads T] [--reps R] [--only NAME] [--level Avx512|Avx2|Portable] [--no-peak]");
                 return cmd == "help" ? 0 : 2;
         }
     }
