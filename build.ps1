@@ -77,10 +77,16 @@ function Pack {
     Invoke-Dotnet @('pack', $sln, '-c', $Configuration, '--no-build', '-o', (Join-Path $root 'artifacts/packages'))
 }
 
-# Trimmed self-contained linux-x64 publish of the vgg command, for a GPU machine without .NET.
+# Trimmed self-contained linux-x64 publishes for a GPU machine without .NET: the vgg command, and
+# vgg-gpu-check (GPU self-test, kernel report, benchmark) that Perf/gpu-check.sh runs; carry
+# artifacts/gpu-check-linux-x64 (about 25 MB) to the GPU machine.
 function Publish-Gpu {
     $out = Join-Path $root 'artifacts/vgg-linux-x64'
     Invoke-Dotnet @('publish', (Join-Path $root 'Cli/Vgg.Cli.csproj'), '-c', 'Release', '-r', 'linux-x64', '--self-contained', 'true', '-p:PublishTrimmed=true', '-o', $out)
+    $check = Join-Path $root 'artifacts/gpu-check-linux-x64'
+    Invoke-Dotnet @('publish', (Join-Path $root 'Perf/GpuCheck/Vgg.GpuCheck.csproj'), '-c', 'Release', '-r', 'linux-x64', '--self-contained', 'true', '-p:PublishTrimmed=true', '-p:DebugType=none', '-p:GenerateDocumentationFile=false', '-o', $check)
+    $mb = [math]::Round(((Get-ChildItem -Recurse -File $check | Measure-Object -Sum Length).Sum) / 1MB, 1)
+    Write-Host "gpu-check publish: $check ($mb MiB)"
 }
 
 switch ($Target) {

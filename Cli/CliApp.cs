@@ -18,7 +18,7 @@ internal sealed class CliUsageException : Exception
 /// writer only (so <c>--json</c> output stays machine-readable); notes, progress, logs and errors go to the error writer.
 /// </summary>
 /// <remarks>
-/// Verbs: classify, run, inspect, plan, export, onnx-test, kernels, selftest, bench. Errors: a <see cref="VggEngineException"/> or a missing file prints its
+/// Verbs: classify, run, inspect, plan, export, calibrate, onnx-test, kernels, selftest, bench. Errors: a <see cref="VggEngineException"/> or a missing file prints its
 /// message without a stack trace (exit 1); a parse error prints System.CommandLine's message (exit 2); anything
 /// else is reported as an internal error with its type and message and a request to report it (exit 3), with the
 /// stack trace under <c>--verbose</c>. Ctrl+C cancels (exit 130).
@@ -100,6 +100,7 @@ public static class CliApp
             root.Subcommands.Add(InspectCommand.Create(this));
             root.Subcommands.Add(PlanCommand.Create(this));
             root.Subcommands.Add(ExportCommand.Create(this));
+            root.Subcommands.Add(CalibrateCommand.Create(this));
             root.Subcommands.Add(OnnxTestCommand.Create(this));
             root.Subcommands.Add(KernelsCommand.Create(this));
             root.Subcommands.Add(SelftestCommand.Create(this));

@@ -3,6 +3,8 @@ using System.Globalization;
 using Vgg.Engine;
 using Vgg.Engine.IR;
 using Vgg.Engine.Loader.Onnx;
+using Vgg.Engine.Loader.Quantization;
+using Vgg.Engine.Quantization;
 
 namespace Vgg.Cli.Commands;
 
@@ -11,7 +13,9 @@ namespace Vgg.Cli.Commands;
 /// opset 17 by default) for ONNX Runtime and other tools: weights as initializers, a dynamic batch dimension "N";
 /// fused epilogues written back as separate Conv/Relu/MaxPool and Gemm/Relu nodes. torchvision VGG's
 /// AdaptiveAvgPool2d((7, 7)) has no size-generic ONNX form, so such a model is exported for its input size
-/// (224×224, or --input-size). The file is written whole or not at all.
+/// (224×224, or --input-size). With <c>--precision int8 --calibration TABLE.json</c> the model is written in INT8 as QDQ
+/// (<see cref="QdqExport"/>: QuantizeLinear/DequantizeLinear around Conv and Gemm, per-channel int8 weights, per-tensor
+/// activation scales) for ONNX Runtime's quantized kernels. The file is written whole or not at all.
 /// </summary>
 internal static class ExportCommand
 {
@@ -30,10 +34,26 @@ internal static class ExportCommand
             int v = r.GetValueOrDefault<int>();
             if (v < OnnxExporter.MinOpset || v > OnnxExporter.MaxOpset) r.AddError($"--opset must be between {OnnxExporter.MinOpset} and {OnnxExporter.MaxOpset}, got {v}");
         });
+        var precision = new Option<string>("--precision")
+        {
+            Description = "fp32 (the float model) or int8 (QDQ: QuantizeLinear/DequantizeLinear around Conv and Gemm; needs --calibration).",
+            DefaultValueFactory = _ => "fp32",
+            HelpName = "fp32|int8",
+        };
+        precision.AcceptOnlyFromAmong("fp32", "int8");
+        var calibration = new Option<string?>("--calibration") { Description = "Calibration table for --precision int8 (made by 'vgg calibrate').", HelpName = "TABLE.json" };
         var cmd = new Command("export", "Write the model as an ONNX graph (for ONNX Runtime and other tools).");
         model.AddTo(cmd);
         cmd.Options.Add(onnx);
         cmd.Options.Add(opset);
+        cmd.Options.Add(precision);
+        cmd.Options.Add(calibration);
+        cmd.Validators.Add(r =>
+        {
+            bool int8 = r.GetResult(precision)?.Tokens.FirstOrDefault()?.Value == "int8", table = r.GetValue(calibration) is not null;
+            if (int8 && !table) r.AddError("--precision int8 needs --calibration TABLE.json (make one with 'vgg calibrate')");
+            if (!int8 && table) r.AddError("--calibration applies to --precision int8");
+        });
         app.SetAction(cmd, (ctx, p) =>
         {
             var request = model.Get(p);
@@ -41,10 +61,14 @@ internal static class ExportCommand
             string outPath = p.GetValue(onnx)!;
             var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
             if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"the output's directory does not exist: '{outDir}'");
+            CalibrationTable? table = null;
+            if (p.GetValue(calibration) is { } tablePath) table = CalibrationTable.Load(InputFiles.RequireFile(tablePath, "calibration table"));
             var m = ModelSelection.Load(ctx, request);
             ctx.Cancellation.ThrowIfCancellationRequested();
             var options = new OnnxExportOptions { Opset = p.GetValue(opset) };
-            var bytes = ctx.Step($"exporting {m.Architecture} to ONNX (opset {options.Opset})", () => OnnxExporter.ExportToBytes(m, options));
+            var bytes = table is null
+                ? ctx.Step($"exporting {m.Architecture} to ONNX (opset {options.Opset})", () => OnnxExporter.ExportToBytes(m, options))
+                : ctx.Step($"exporting {m.Architecture} in INT8 to ONNX as QDQ (opset {options.Opset})", () => QdqExport.ExportToBytes(m, table, options));
             WriteAtomically(outPath, bytes);
             // What was written, read back the way any consumer will read it.
             var g = OnnxImporter.Load(outPath);

@@ -15,7 +15,7 @@ internal static class OnnxTestCommand
 {
     public static Command Create(CliApp.App app)
     {
-        var runtime = new RuntimeSelection();
+        var runtime = new RuntimeSelection(precision: false);
         var dirs = new Argument<string[]>("CASE_DIR") { Description = "Test-case folders, or folders of them.", Arity = ArgumentArity.OneOrMore };
         InputFiles.RejectOptionLikeValues(dirs);
         var cmd = new Command("onnx-test", "Run ONNX backend test-case folders and print pass / fail / unsupported per case.");

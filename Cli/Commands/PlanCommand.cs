@@ -33,6 +33,7 @@ internal static class PlanCommand
         runtime.AddTo(cmd);
         app.SetAction(cmd, (ctx, p) =>
         {
+            runtime.GetCalibration(p); // a missing or malformed table stops the verb before the model load
             var m = ModelSelection.Load(ctx, model.Get(p));
             var kind = p.GetValue(planner) == "linear" ? MemoryPlannerKind.Linear : MemoryPlannerKind.Greedy;
             using var session = ctx.Step("preparing the session", () => new Session(m, runtime.Get(p, ctx, kind)));

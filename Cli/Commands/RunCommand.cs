@@ -43,6 +43,7 @@ internal static class RunCommand
             if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"the output's directory does not exist: '{outDir}'");
 
             var x = ToFloat32(Npy.Read(inPath), inPath, ctx);
+            runtime.GetCalibration(p); // a missing or malformed table stops the verb before the model load
             var m = ModelSelection.Load(ctx, request);
             using var session = ctx.Step("preparing the session", () => new Session(m, runtime.Get(p, ctx)));
             ctx.Cancellation.ThrowIfCancellationRequested();

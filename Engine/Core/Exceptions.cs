@@ -145,3 +145,24 @@ public sealed class ImageDecodeException : VggEngineException
 
     public string? FilePath { get; }
 }
+
+/// <summary>
+/// A calibration table that cannot be used: missing (INT8 asked for without one), unreadable, not in
+/// the table format, made for another model, or lacking the activation scale of a value an INT8 op
+/// reads or writes. <see cref="FilePath"/> and <see cref="MissingValues"/> say where and what.
+/// </summary>
+public sealed class CalibrationException : VggEngineException
+{
+    public CalibrationException(string? filePath, string message, IReadOnlyList<string>? missingValues = null, Exception? inner = null)
+        : base((filePath is null ? "" : filePath + ": ") + message, inner)
+    {
+        FilePath = filePath;
+        MissingValues = missingValues ?? Array.Empty<string>();
+    }
+
+    /// <summary>The table file, when one was read or written.</summary>
+    public string? FilePath { get; }
+
+    /// <summary>Graph values whose scale the table lacks (empty for other problems).</summary>
+    public IReadOnlyList<string> MissingValues { get; }
+}

@@ -65,6 +65,7 @@ public sealed class CpuBackend : IBackend
     internal CpuStep CreateStep(PlanStep step)
     {
         if (step.IsView) return new ViewStep(step);
+        if (Int8.LowPrecisionSteps.TryCreate(step, Threads, _cache) is { } lowPrecision) return lowPrecision; // Engine/Cpu/Int8, Engine/Cpu/Fp16
         bool AllF32() => step.Inputs.All(v => v is null || v.DType == DType.Float32) && step.Outputs.All(v => v.DType == DType.Float32);
         bool Spatial12(PlanValue? v) => v is not null && v.Shape.Length is 3 or 4;
         var inputs = step.Inputs;

@@ -15,6 +15,22 @@ public abstract record Op
     public abstract string OpType { get; }
 }
 
+/// <summary>
+/// An operator record defined outside the IR (the INT8 and FP16 ops of Engine/Quantization) that states
+/// its own output types and evaluates itself, so shape inference, the planner, the reference executor
+/// and the CPU backend's reference fallback handle it without a case of their own.
+/// </summary>
+public interface ISelfDescribingOp
+{
+    /// <summary>Output dtypes and shapes (−1 dynamic, null shape unknown rank) from the input types (null for an absent input).</summary>
+    /// <exception cref="GraphException">Inputs that do not fit the op (names the node and the values).</exception>
+    (DType DType, int[]? Shape)[] InferOutputs(string nodeName, IReadOnlyList<ValueInfo?> inputs);
+
+    /// <summary>Evaluates the op on concrete inputs with plain reference loops (one tensor per output).</summary>
+    /// <exception cref="GraphException">Inputs that do not fit the op.</exception>
+    Tensor[] Evaluate(string nodeName, IReadOnlyList<Tensor?> inputs);
+}
+
 /// <summary>Activation fused into an epilogue.</summary>
 public enum Activation
 {

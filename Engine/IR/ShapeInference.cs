@@ -166,6 +166,7 @@ public static class ShapeInference
             SqueezeOp op => new[] { Squeeze(ctx, op) },
             ConcatOp op => new[] { Concat(ctx, op) },
             ConstantOp op => new[] { (op.Value.DType, (int[]?)op.Value.ShapeArray()) },
+            ISelfDescribingOp op => op.InferOutputs(node.Name, inputs),
             _ => throw new UnsupportedOperatorException(node.Name, node.Op.OpType, "", opset, "no shape inference for this operator"),
         };
         if (node.Outputs.Count > r.Length && !(node.Op is DropoutOp or MaxPoolOp))

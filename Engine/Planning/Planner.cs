@@ -19,6 +19,14 @@ public sealed record PlannerOptions
 
     /// <summary>Scratch bytes the backend needs for a step (im2col panels, ...); null: none.</summary>
     public Func<PlanStep, long>? WorkspaceBytes { get; init; }
+
+    /// <summary>Numeric precision: Fp32 (default), Fp16 weights or Int8 (needs <see cref="Calibration"/>); applied by
+    /// <see cref="Quantization.PrecisionPass"/> after folding and fusion (Engine/Quantization/PRECISION.md).</summary>
+    public Quantization.Precision Precision { get; init; } = Quantization.Precision.Fp32;
+
+    /// <summary>Per-tensor activation scales for <see cref="Quantization.Precision.Int8"/>. The caller checks that the table belongs
+    /// to the model (<see cref="Quantization.CalibrationTable.CheckModel"/> on the graph as loaded; <c>Session</c> does).</summary>
+    public Quantization.CalibrationTable? Calibration { get; init; }
 }
 
 /// <summary>
@@ -40,7 +48,8 @@ public static class Planner
         options ??= new PlannerOptions();
         graph.Validate();
         var g = ConstantFolding.Fold(graph);
-        return options.Optimize ? GraphPasses.Optimize(g, options.CanFuseMaxPool) : g;
+        g = options.Optimize ? GraphPasses.Optimize(g, options.CanFuseMaxPool) : g;
+        return Quantization.PrecisionPass.Apply(g, options.Precision, options.Calibration);
     }
 
     /// <summary>
@@ -98,6 +107,7 @@ public static class Planner
         }
         var g = ConstantFolding.Fold(graph, inputShapes);
         if (options.Optimize) g = GraphPasses.Optimize(g, options.CanFuseMaxPool);
+        g = Quantization.PrecisionPass.Apply(g, options.Precision, options.Calibration); // nothing to do on a prepared graph
         var types = ShapeInference.Infer(g, inputShapes);
 
         var shapes = new Dictionary<string, int[]>(StringComparer.Ordinal);

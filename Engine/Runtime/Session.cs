@@ -29,6 +29,20 @@ public sealed record SessionOptions
 
     /// <summary>Where load and fallback messages go; null for none.</summary>
     public ILogger? Logger { get; init; }
+
+    /// <summary>
+    /// Numeric precision: Fp32 (default); Fp16 (FP16 weights; on the CPU: weight storage and rounding, float32
+    /// activations and accumulation); Int8 (calibrated INT8 convs and linears, Engine/Cuda/QUANTIZATION.md; needs
+    /// <see cref="Calibration"/>). See Engine/Quantization/PRECISION.md.
+    /// </summary>
+    public Quantization.Precision Precision { get; init; } = Quantization.Precision.Fp32;
+
+    /// <summary>
+    /// Per-tensor activation scales for <see cref="Precision"/> Int8, made by <see cref="Quantization.Calibrator"/>
+    /// (or <c>vgg calibrate</c>) for this model and loaded with <see cref="Quantization.CalibrationTable.Load"/>.
+    /// Int8 without it, or with a table made for another model, throws <see cref="CalibrationException"/> at construction.
+    /// </summary>
+    public Quantization.CalibrationTable? Calibration { get; init; }
 }
 
 /// <summary>
@@ -111,6 +125,7 @@ public sealed class Session : IDisposable
     /// <summary>Creates a session for a graph (e.g. one imported from ONNX).</summary>
     /// <exception cref="GraphException">A malformed graph.</exception>
     /// <exception cref="VggEngineException">Cuda was asked for and is not available.</exception>
+    /// <exception cref="CalibrationException">Int8 without a calibration table, with one made for another model, or with one lacking a needed scale.</exception>
     public Session(Graph graph, SessionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
@@ -118,10 +133,15 @@ public sealed class Session : IDisposable
         Options = options;
         _log = options.Logger ?? NullLogger.Instance;
         _maxPlans = Math.Max(1, options.MaxCachedPlans);
+        if (options.Precision == Quantization.Precision.Int8)
+            (options.Calibration ?? throw Quantization.PrecisionPass.MissingTable()).CheckModel(graph); // before any backend sees it
         _backend = BackendRegistry.Create(options.Backend, options.Threads, _log);
         try
         {
-            _plannerOptions = _backend.ConfigurePlanner(new PlannerOptions { Optimize = options.Optimize, MemoryPlanner = options.MemoryPlanner });
+            _plannerOptions = _backend.ConfigurePlanner(new PlannerOptions
+            {
+                Optimize = options.Optimize, MemoryPlanner = options.MemoryPlanner, Precision = options.Precision, Calibration = options.Calibration,
+            });
             _graph = Planner.Prepare(graph, _plannerOptions);
             ShapeInference.Infer(_graph); // every static shape checked at load
         }

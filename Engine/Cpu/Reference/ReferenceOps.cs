@@ -64,6 +64,7 @@ public static class ReferenceOps
             GatherOp op => One(Gather(c, op)),
             ConcatOp op => One(Concat(c, op)),
             ConstantOp op => One(op.Value.Clone()),
+            ISelfDescribingOp op => op.Evaluate(node.Name, inputs),
             _ => throw new UnsupportedOperatorException(node.Name, node.Op.OpType, "", opset, "the reference executor does not implement this operator"),
         };
     }
@@ -94,7 +95,7 @@ public static class ReferenceOps
             ConvOp or GemmOp or MatMulOp or BinaryOp or UnaryOp or MaxPoolOp or AveragePoolOp or AdaptiveAvgPoolOp or GlobalAveragePoolOp
                 or GlobalMaxPoolOp or FlattenOp or ReshapeOp or BatchNormOp or DropoutOp or SoftmaxOp or LogSoftmaxOp or ReduceMeanOp
                 or IdentityOp or CastOp or QuantizeLinearOp or DequantizeLinearOp or ConstantOfShapeOp or ShapeOp or GatherOp
-                or UnsqueezeOp or SqueezeOp or ConcatOp or ConstantOp => null,
+                or UnsqueezeOp or SqueezeOp or ConcatOp or ConstantOp or ISelfDescribingOp => null,
             _ => "the reference executor does not implement this operator",
         };
         reason = problem;

@@ -102,9 +102,11 @@ public sealed class GpuCheckContext : IGpuCheckDevice, IDisposable
     /// <summary>Downloads <paramref name="count"/> elements from <paramref name="pointer"/>.</summary>
     public T[] Download<T>(ulong pointer, long count) where T : unmanaged
     {
-        var b = _buffers.FirstOrDefault(x => x.Pointer == pointer) ?? throw new ArgumentException("not a buffer of this check context");
+        long bytes = count * Marshal.SizeOf<T>();
+        var b = _buffers.FirstOrDefault(x => pointer >= x.Pointer && pointer + (ulong)bytes <= x.Pointer + (ulong)x.Bytes)
+            ?? throw new ArgumentException($"0x{pointer:x} + {bytes} bytes is not inside a buffer of this check context");
         var r = new T[count];
-        b.Download<T>(r);
+        b.Download<T>(r, (long)(pointer - b.Pointer));
         return r;
     }
 
@@ -116,17 +118,7 @@ public sealed class GpuCheckContext : IGpuCheckDevice, IDisposable
     }
 
     /// <summary>Runs one check, timing it and catching its failure; frees its buffers after.</summary>
-    public GpuCheckResult RunCheck(GpuCheck check)
-    {
-        try
-        {
-            return GpuChecks.Run(check, this);
-        }
-        finally
-        {
-            ReleaseBuffers();
-        }
-    }
+    public GpuCheckResult RunCheck(GpuCheck check) => GpuChecks.Run(check, this);
 
     public void Dispose()
     {
@@ -140,6 +132,7 @@ public sealed class GpuCheckContext : IGpuCheckDevice, IDisposable
 public static class GpuChecks
 {
     /// <summary>Runs <paramref name="check"/> on <paramref name="device"/>, timing it; a failure (mismatch, CUDA error, refused shape) becomes a failed result.</summary>
+    /// <remarks>A <see cref="GpuCheckContext"/> frees the check's buffers afterwards, so long runs do not accumulate device memory.</remarks>
     public static GpuCheckResult Run(GpuCheck check, IGpuCheckDevice device)
     {
         var sw = Stopwatch.StartNew();
@@ -151,6 +144,10 @@ public static class GpuChecks
         catch (Exception e) when (e is GpuCheckFailedException or VggEngineException or NotSupportedException or ArgumentException or InvalidOperationException)
         {
             return new GpuCheckResult(check.Name, false, e is GpuCheckFailedException ? e.Message : e.GetType().Name + ": " + e.Message, sw.Elapsed.TotalMilliseconds);
+        }
+        finally
+        {
+            (device as GpuCheckContext)?.ReleaseBuffers();
         }
     }
 }

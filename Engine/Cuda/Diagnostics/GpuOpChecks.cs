@@ -133,6 +133,7 @@ public static class GpuOpChecks
         yield return Softmax(false, "softmax f32 [2, 5, 7] axis 1", 2, 5, 7, seed++);
         yield return Convert("convert f32 <-> f16 4099 elements", seed++);
         yield return Quantize("quantize / dequantize per tensor and per row", seed++);
+        foreach (var c in GpuProgramChecks.All()) yield return c;
     }
 
     // ------------------------------------------------------------------ data

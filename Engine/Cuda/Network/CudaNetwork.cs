@@ -69,12 +69,15 @@ public sealed class CudaModelWeights : IDisposable
 {
     internal sealed record LayerWeights(ulong Weight, ulong Bias, ulong Scale, int StoredInputChannels);
 
-    private readonly List<DeviceBuffer> _buffers = new();
+    private readonly IDeviceAllocator _memory;
+    private readonly CudaAllocator? _owned;
+    private long _bytes;
     internal readonly Dictionary<string, LayerWeights> Layers = new(StringComparer.Ordinal);
 
-    internal CudaModelWeights(CudaContext context, NetworkDefinition definition, CudaPrecision precision, IReadOnlyDictionary<string, float>? scales)
+    private CudaModelWeights(IDeviceAllocator memory, CudaAllocator? owned, NetworkDefinition definition, CudaPrecision precision, IReadOnlyDictionary<string, float>? scales)
     {
-        Context = context;
+        _memory = memory;
+        _owned = owned;
         Definition = definition;
         Precision = precision;
         Scales = scales;
@@ -86,30 +89,42 @@ public sealed class CudaModelWeights : IDisposable
         }
     }
 
-    public CudaContext Context { get; }
     public NetworkDefinition Definition { get; }
     public CudaPrecision Precision { get; }
     public IReadOnlyDictionary<string, float>? Scales { get; }
     internal TensorTypes Tensors { get; }
 
     /// <summary>Bytes of device memory the weights take.</summary>
-    public long Bytes => _buffers.Sum(b => b.Bytes);
+    public long Bytes => _bytes;
 
-    /// <summary>Uploads the weights of <paramref name="definition"/> converted for <paramref name="precision"/>.</summary>
+    /// <summary>Uploads the weights of <paramref name="definition"/> converted for <paramref name="precision"/> to a GPU (freed by Dispose).</summary>
     /// <param name="context">The device.</param>
     /// <param name="definition">The network.</param>
     /// <param name="precision">Kernel path.</param>
     /// <param name="activationScales">INT8 only: the per-tensor activation scale of the input and of every conv and linear output (from calibration).</param>
     /// <exception cref="ArgumentException">INT8 without a needed scale (names the tensor).</exception>
-    public static CudaModelWeights Upload(CudaContext context, NetworkDefinition definition, CudaPrecision precision, IReadOnlyDictionary<string, float>? activationScales = null) =>
-        new(context, definition, precision, activationScales);
+    public static CudaModelWeights Upload(CudaContext context, NetworkDefinition definition, CudaPrecision precision, IReadOnlyDictionary<string, float>? activationScales = null)
+    {
+        var mem = new CudaAllocator(context);
+        try
+        {
+            return new CudaModelWeights(mem, mem, definition, precision, activationScales);
+        }
+        catch
+        {
+            mem.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Uploads the weights through any allocator (the PTX simulator, a check device); the allocator owns the memory.</summary>
+    public static CudaModelWeights Upload(IDeviceAllocator memory, NetworkDefinition definition, CudaPrecision precision, IReadOnlyDictionary<string, float>? activationScales = null) =>
+        new(memory, null, definition, precision, activationScales);
 
     private ulong Put<T>(T[] data) where T : unmanaged
     {
-        var b = Context.Allocate(Math.Max(1, data.LongLength * Marshal.SizeOf<T>()));
-        b.Upload<T>(data);
-        _buffers.Add(b);
-        return b.Pointer;
+        _bytes += data.LongLength * Marshal.SizeOf<T>();
+        return _memory.Upload(data);
     }
 
     private LayerWeights UploadConv(ConvSpec c)
@@ -139,11 +154,7 @@ public sealed class CudaModelWeights : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        foreach (var b in _buffers) b.Dispose();
-        _buffers.Clear();
-    }
+    public void Dispose() => _owned?.Dispose();
 }
 
 /// <summary>Weight layout and precision conversions shared by the device upload and the CPU references.</summary>
@@ -235,42 +246,39 @@ internal sealed class TensorTypes
 }
 
 /// <summary>
-/// One instance of a network on the device for a fixed batch and input size: one arena (tensors placed
-/// by lifetime, greedy largest-first), one split-K workspace, pinned staging for the input and the
-/// outputs, the prepared launch list, and optionally a CUDA graph of it. Not thread-safe: one run at a
-/// time per instance (a session keeps one instance per concurrent slot, sharing <see cref="CudaModelWeights"/>).
+/// A network lowered to kernel launches for one batch and input size on any device that gives memory
+/// (<see cref="IDeviceAllocator"/>): the tensors (NHWC, the path's type, the input padded), one arena
+/// with tensors placed by lifetime (greedy largest-first), one split-K workspace, and the launch list.
+/// Device-independent: <see cref="CudaNetwork"/> runs it on a GPU; the PTX simulator and the checks run
+/// it through any <see cref="IKernelRunner"/>.
 /// </summary>
-public sealed class CudaNetwork : IDisposable
+public sealed class NetworkProgram
 {
     private sealed record Step(string Name, DeviceTensor[] Reads, DeviceTensor Writes, long Workspace, Func<KernelLaunch[]> Make);
 
-    private readonly CudaKernelSet _kernels;
     private readonly CudaModelWeights _weights;
     private readonly List<Step> _steps = new();
     private readonly Dictionary<string, DeviceTensor> _tensors = new(StringComparer.Ordinal);
     private readonly DeviceTensor _input;
     private readonly List<DeviceTensor> _outputs = new();
-    private readonly DeviceBuffer _arena;
-    private readonly DeviceBuffer? _workspace;
-    private readonly PinnedBuffer _inputStaging;
-    private readonly PinnedBuffer[] _outputStaging;
     private readonly KernelLaunch[][] _launches;
-    private CudaGraph? _graph;
-    private int _sms;
+    private readonly int _sms;
+    private readonly ulong _workspacePtr;
 
     /// <summary>
-    /// Instantiates <paramref name="weights"/>' network for a batch and input size on <paramref name="kernels"/>' device.
+    /// Lowers <paramref name="weights"/>' network for a batch and input size, allocating its arena and
+    /// workspace from <paramref name="memory"/>.
     /// </summary>
-    /// <param name="kernels">Compiled kernels of the device.</param>
-    /// <param name="weights">The model's uploaded weights for the precision.</param>
+    /// <param name="weights">The model's uploaded weights for the precision (on the same device).</param>
     /// <param name="batch">N.</param>
     /// <param name="height">Input height.</param>
     /// <param name="width">Input width.</param>
+    /// <param name="memory">Where the arena and workspace come from.</param>
     /// <param name="reuseMemory">False places every tensor apart (calibration reads every intermediate after a run).</param>
+    /// <param name="inputPointer">An existing device buffer to read the NCHW float32 input from, instead of a place in the arena.</param>
     /// <exception cref="GraphException">Shapes that do not fit (names the layer).</exception>
-    public CudaNetwork(CudaKernelSet kernels, CudaModelWeights weights, int batch, int height, int width, bool reuseMemory = true)
+    public NetworkProgram(CudaModelWeights weights, int batch, int height, int width, IDeviceAllocator memory, bool reuseMemory = true, ulong? inputPointer = null)
     {
-        _kernels = kernels;
         _weights = weights;
         Batch = batch;
         Height = height;
@@ -278,7 +286,7 @@ public sealed class CudaNetwork : IDisposable
         var def = weights.Definition;
         var p = weights.Precision;
         var shapes = def.InferShapes(batch, height, width);
-        _sms = kernels.Context.Device.MultiprocessorCount;
+        _sms = memory.Multiprocessors;
 
         DeviceTensor New(string name, int[] shape, DeviceStoreType type, bool nhwc, int stored, float scale)
         {
@@ -358,7 +366,7 @@ public sealed class CudaNetwork : IDisposable
                     var om = y.Type == DeviceStoreType.F32 && p != CudaPrecision.Float32 ? OutputMode.Float32 : OutputMode.Native;
                     var L = new LinearLauncher(p, batch, f.OutFeatures, x.Shape[1], f.Relu, om);
                     long ws = L.WorkspaceBytes(_sms);
-                    AddStep(f.Name, new[] { xf }, y, ws, () => L.Launches(_sms, xf.Pointer, lw.Weight, lw.Bias, lw.Scale, y.Pointer, _workspace?.Pointer ?? 0));
+                    AddStep(f.Name, new[] { xf }, y, ws, () => L.Launches(_sms, xf.Pointer, lw.Weight, lw.Bias, lw.Scale, y.Pointer, _workspacePtr));
                     break;
                 }
                 case ReluSpec r:
@@ -413,18 +421,14 @@ public sealed class CudaNetwork : IDisposable
         _input.FirstStep = 0;
         _input.LastStep = end;
         foreach (var o in _outputs) o.LastStep = end;
-        var placed = _tensors.Values.Where(t => t.LastStep >= 0).ToList();
+        var placed = _tensors.Values.Where(t => t.LastStep >= 0 && !(inputPointer is not null && ReferenceEquals(t, _input))).ToList();
         ArenaBytes = Place(placed, reuseMemory);
         WorkspaceBytes = _steps.Count == 0 ? 0 : _steps.Max(s => s.Workspace);
-
-        var ctx = kernels.Context;
-        _arena = ctx.Allocate(ArenaBytes);
-        _workspace = WorkspaceBytes > 0 ? ctx.Allocate(WorkspaceBytes) : null;
-        foreach (var t in placed) t.Pointer = _arena.Pointer + (ulong)t.Offset;
-        _inputStaging = ctx.AllocatePinned(_input.Bytes);
-        _outputStaging = _outputs.Select(o => ctx.AllocatePinned(o.Bytes)).ToArray();
+        ulong arena = memory.Allocate(ArenaBytes);
+        _workspacePtr = WorkspaceBytes > 0 ? memory.Allocate(WorkspaceBytes) : 0;
+        foreach (var t in placed) t.Pointer = arena + (ulong)t.Offset;
+        if (inputPointer is { } ip) _input.Pointer = ip;
         _launches = _steps.Select(s => s.Make()).ToArray();
-        foreach (var l in _launches) kernels.Prepare(l);
     }
 
     private void AddStep(string name, DeviceTensor[] reads, DeviceTensor writes, long workspace, Func<KernelLaunch[]> make) =>
@@ -453,7 +457,7 @@ public sealed class CudaNetwork : IDisposable
         if (c.Is3x3s1p1 && fast.Unsupported() is null)
         {
             var choice = fast.Plan(_sms);
-            AddStep(c.Name, new[] { x }, y, choice.WorkspaceBytes, () => fast.Launches(choice, x.Pointer, lw.Weight, lw.Bias, lw.Scale, y.Pointer, _workspace?.Pointer ?? 0));
+            AddStep(c.Name, new[] { x }, y, choice.WorkspaceBytes, () => fast.Launches(choice, x.Pointer, lw.Weight, lw.Bias, lw.Scale, y.Pointer, _workspacePtr));
             return;
         }
         var g = new Reference.ConvGeometry(n, h, w, cs, c.OutChannels, c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadTop, c.PadLeft, c.PadBottom, c.PadRight, c.DilationH, c.DilationW, c.Groups);
@@ -523,12 +527,86 @@ public sealed class CudaNetwork : IDisposable
     /// <summary>Every tensor by name (for calibration and diagnostics).</summary>
     public IReadOnlyDictionary<string, DeviceTensor> Tensors => _tensors;
 
+    /// <summary>The NCHW float32 input tensor (device address and byte count).</summary>
+    public DeviceTensor Input => _input;
+
+    /// <summary>Every launch in order.</summary>
+    public IReadOnlyList<KernelLaunch> AllLaunches => _launches.SelectMany(l => l).ToList();
+
+    /// <summary>Launches per step.</summary>
+    internal KernelLaunch[][] StepLaunches => _launches;
+
+    /// <summary>Step names, in order.</summary>
+    internal IReadOnlyList<string> StepNames => _steps.Select(s => s.Name).ToList();
+}
+
+/// <summary>
+/// One instance of a network on a GPU for a fixed batch and input size: its <see cref="NetworkProgram"/>
+/// (arena, workspace, launches) in device memory, pinned staging for the input and the outputs, the
+/// kernels resolved once, and optionally a CUDA graph of the launches. Not thread-safe: one run at a
+/// time per instance (a session keeps one instance per concurrent slot, sharing <see cref="CudaModelWeights"/>).
+/// </summary>
+public sealed class CudaNetwork : ICudaNetworkInstance
+{
+    private readonly CudaKernelSet _kernels;
+    private readonly CudaAllocator _memory;
+    private readonly NetworkProgram _program;
+    private readonly PinnedBuffer _inputStaging;
+    private readonly PinnedBuffer[] _outputStaging;
+    private readonly (CudaKernel Kernel, KernelLaunch Launch)[] _flat;
+    private CudaGraph? _graph;
+
+    /// <summary>
+    /// Instantiates <paramref name="weights"/>' network for a batch and input size on <paramref name="kernels"/>' device.
+    /// </summary>
+    /// <param name="kernels">Compiled kernels of the device.</param>
+    /// <param name="weights">The model's uploaded weights for the precision.</param>
+    /// <param name="batch">N.</param>
+    /// <param name="height">Input height.</param>
+    /// <param name="width">Input width.</param>
+    /// <param name="reuseMemory">False places every tensor apart (calibration reads every intermediate after a run).</param>
+    /// <exception cref="GraphException">Shapes that do not fit (names the layer).</exception>
+    public CudaNetwork(CudaKernelSet kernels, CudaModelWeights weights, int batch, int height, int width, bool reuseMemory = true)
+    {
+        _kernels = kernels;
+        var ctx = kernels.Context;
+        _memory = new CudaAllocator(ctx);
+        try
+        {
+            _program = new NetworkProgram(weights, batch, height, width, _memory, reuseMemory);
+            _inputStaging = ctx.AllocatePinned(_program.Input.Bytes);
+            _outputStaging = _program.Outputs.Select(o => ctx.AllocatePinned(o.Bytes)).ToArray();
+            // Resolve every kernel now (module load, shared-memory opt-in): running the network then only enqueues.
+            _flat = _program.AllLaunches.Select(l => (kernels.Prepare(l), l)).ToArray();
+        }
+        catch
+        {
+            _memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The lowered program (tensors, launches).</summary>
+    public NetworkProgram Program => _program;
+
+    public int Batch => _program.Batch;
+    public CudaPrecision Precision => _program.Precision;
+
+    /// <summary>Arena bytes (activations, the input and the outputs).</summary>
+    public long ArenaBytes => _program.ArenaBytes;
+
+    /// <summary>Split-K workspace bytes.</summary>
+    public long WorkspaceBytes => _program.WorkspaceBytes;
+
+    /// <summary>The output tensors (float32), in definition order.</summary>
+    public IReadOnlyList<DeviceTensor> Outputs => _program.Outputs;
+
     /// <summary>Copies an NCHW float32 input batch into pinned staging memory.</summary>
     /// <exception cref="ArgumentException">Wrong element count.</exception>
     public void SetInput(ReadOnlySpan<float> nchw)
     {
-        if (nchw.Length != _input.Elements)
-            throw new ArgumentException($"input must hold {_input.Elements} float32 values ([{string.Join(", ", _input.Shape)}]), got {nchw.Length}");
+        if (nchw.Length != _program.Input.Elements)
+            throw new ArgumentException($"input must hold {_program.Input.Elements} float32 values ([{string.Join(", ", _program.Input.Shape)}]), got {nchw.Length}");
         MemoryMarshal.AsBytes(nchw).CopyTo(_inputStaging.Span);
     }
 
@@ -540,9 +618,7 @@ public sealed class CudaNetwork : IDisposable
             (_graph ?? throw new InvalidOperationException("no graph captured: call CaptureGraph first")).Launch(stream);
             return;
         }
-        foreach (var step in _launches)
-            foreach (var l in step)
-                _kernels.Launch(l, stream);
+        foreach (var (k, l) in _flat) k.Launch(stream, l.Grid, l.Block, l.DynamicSharedBytes, l.Args);
     }
 
     /// <summary>
@@ -551,16 +627,16 @@ public sealed class CudaNetwork : IDisposable
     /// </summary>
     public void Run(CudaStream stream, bool useGraph)
     {
-        stream.CopyToDevice(_input.Pointer, _inputStaging.Pointer, _input.Bytes);
+        stream.CopyToDevice(_program.Input.Pointer, _inputStaging.Pointer, _program.Input.Bytes);
         EnqueueKernels(stream, useGraph);
-        for (int i = 0; i < _outputs.Count; i++) stream.CopyToHost(_outputStaging[i].Pointer, _outputs[i].Pointer, _outputs[i].Bytes);
+        for (int i = 0; i < _program.Outputs.Count; i++) stream.CopyToHost(_outputStaging[i].Pointer, _program.Outputs[i].Pointer, _program.Outputs[i].Bytes);
         stream.Synchronize();
     }
 
     /// <summary>Copies output <paramref name="index"/> (after <see cref="Run"/>) into <paramref name="destination"/>.</summary>
     public void GetOutput(int index, Span<float> destination)
     {
-        var o = _outputs[index];
+        var o = _program.Outputs[index];
         if (destination.Length != o.Elements) throw new ArgumentException($"output '{o.Name}' has {o.Elements} values, destination {destination.Length}");
         MemoryMarshal.Cast<byte, float>(_outputStaging[index].Span)[..(int)o.Elements].CopyTo(destination);
     }
@@ -568,7 +644,7 @@ public sealed class CudaNetwork : IDisposable
     /// <summary>Output <paramref name="index"/> as a new array.</summary>
     public float[] GetOutput(int index)
     {
-        var r = new float[_outputs[index].Elements];
+        var r = new float[_program.Outputs[index].Elements];
         GetOutput(index, r);
         return r;
     }
@@ -605,23 +681,25 @@ public sealed class CudaNetwork : IDisposable
     public IReadOnlyList<(string Step, double Milliseconds)> ProfileSteps(CudaStream stream, int repeats = 10)
     {
         var ctx = _kernels.Context;
-        var events = Enumerable.Range(0, _steps.Count + 1).Select(_ => ctx.CreateEvent()).ToArray();
+        var launches = _program.StepLaunches;
+        var names = _program.StepNames;
+        var events = Enumerable.Range(0, launches.Length + 1).Select(_ => ctx.CreateEvent()).ToArray();
         try
         {
-            var times = new double[_steps.Count][];
-            for (int s = 0; s < _steps.Count; s++) times[s] = new double[repeats];
+            var times = new double[launches.Length][];
+            for (int s = 0; s < launches.Length; s++) times[s] = new double[repeats];
             for (int r = 0; r < repeats; r++)
             {
                 events[0].Record(stream);
-                for (int s = 0; s < _steps.Count; s++)
+                for (int s = 0; s < launches.Length; s++)
                 {
-                    foreach (var l in _launches[s]) _kernels.Launch(l, stream);
+                    foreach (var l in launches[s]) _kernels.Launch(l, stream);
                     events[s + 1].Record(stream);
                 }
                 events[^1].Synchronize();
-                for (int s = 0; s < _steps.Count; s++) times[s][r] = events[s + 1].ElapsedSince(events[s]);
+                for (int s = 0; s < launches.Length; s++) times[s][r] = events[s + 1].ElapsedSince(events[s]);
             }
-            return _steps.Select((st, i) => (st.Name, Median(times[i]))).ToList();
+            return names.Select((st, i) => (st, Median(times[i]))).ToList();
         }
         finally
         {
@@ -633,7 +711,7 @@ public sealed class CudaNetwork : IDisposable
     public Dictionary<string, float> MaxAbs()
     {
         var r = new Dictionary<string, float>(StringComparer.Ordinal);
-        foreach (var t in _tensors.Values.Where(t => t.LastStep >= 0))
+        foreach (var t in _program.Tensors.Values.Where(t => t.LastStep >= 0))
         {
             var buf = new byte[t.Bytes];
             var handle = GCHandle.Alloc(buf, GCHandleType.Pinned);
@@ -670,9 +748,64 @@ public sealed class CudaNetwork : IDisposable
     public void Dispose()
     {
         _graph?.Dispose();
-        _arena.Dispose();
-        _workspace?.Dispose();
         _inputStaging.Dispose();
         foreach (var o in _outputStaging) o.Dispose();
+        _memory.Dispose();
     }
+}
+
+/// <summary>Device memory for a network: allocations of the engine (arena, workspace, weights).</summary>
+public interface IDeviceAllocator
+{
+    /// <summary>SM count (grids and split-K are sized with it).</summary>
+    int Multiprocessors { get; }
+
+    /// <summary>New device memory of <paramref name="bytes"/> (contents undefined); its address.</summary>
+    ulong Allocate(long bytes);
+
+    /// <summary>New device memory holding a copy of <paramref name="data"/>; its address.</summary>
+    ulong Upload<T>(T[] data) where T : unmanaged;
+}
+
+/// <summary>An <see cref="IDeviceAllocator"/> on a CUDA context; frees everything it allocated on Dispose.</summary>
+public sealed class CudaAllocator : IDeviceAllocator, IDisposable
+{
+    private readonly CudaContext _context;
+    private readonly List<DeviceBuffer> _buffers = new();
+
+    public CudaAllocator(CudaContext context) => _context = context;
+
+    public int Multiprocessors => _context.Device.MultiprocessorCount;
+
+    /// <summary>Bytes allocated so far.</summary>
+    public long Bytes => _buffers.Sum(b => b.Bytes);
+
+    public ulong Allocate(long bytes)
+    {
+        var b = _context.Allocate(Math.Max(bytes, 256));
+        _buffers.Add(b);
+        return b.Pointer;
+    }
+
+    public ulong Upload<T>(T[] data) where T : unmanaged
+    {
+        var b = _context.Allocate(Math.Max(data.LongLength * Marshal.SizeOf<T>(), 256));
+        b.Upload<T>(data);
+        _buffers.Add(b);
+        return b.Pointer;
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _buffers) b.Dispose();
+        _buffers.Clear();
+    }
+}
+
+/// <summary>An <see cref="IDeviceAllocator"/> over a check device (the GPU through <see cref="Diagnostics.GpuCheckContext"/>, or the PTX simulator).</summary>
+public sealed class CheckDeviceAllocator(Diagnostics.IGpuCheckDevice device) : IDeviceAllocator
+{
+    public int Multiprocessors => device.Multiprocessors;
+    public ulong Allocate(long bytes) => device.Output(Math.Max(bytes, 256), 0xFF);
+    public ulong Upload<T>(T[] data) where T : unmanaged => device.Upload(data);
 }

@@ -28,7 +28,8 @@ public static class NetworkReference
     /// <param name="batch">N.</param>
     /// <param name="height">H.</param>
     /// <param name="width">W.</param>
-    public static Dictionary<string, float[]> RunFloat(NetworkDefinition def, float[] input, int batch, int height, int width)
+    /// <param name="maxAbs">When given, receives max |x| of every tensor (the input and each layer's output): calibration on the CPU.</param>
+    public static Dictionary<string, float[]> RunFloat(NetworkDefinition def, float[] input, int batch, int height, int width, Dictionary<string, float>? maxAbs = null)
     {
         def.InferShapes(batch, height, width);
         var acts = new Dictionary<string, Act>(StringComparer.Ordinal)
@@ -50,6 +51,8 @@ public static class NetworkReference
                 _ => throw new UnsupportedOperatorException(l.Name, l.GetType().Name, "", 0, "no reference"),
             };
         }
+        if (maxAbs is not null)
+            foreach (var (name, a) in acts) maxAbs[name] = a.F!.Aggregate(0f, (m, v) => MathF.Max(m, MathF.Abs(v)));
         return def.Outputs.ToDictionary(o => o, o => ToPyTorch(acts[o], a => a.F!), StringComparer.Ordinal);
     }
 

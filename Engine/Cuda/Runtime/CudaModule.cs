@@ -96,6 +96,7 @@ public sealed class CudaKernel
     {
         const int MaxArgs = 32;
         if (args.Length > MaxArgs) throw new ArgumentException($"{Name}: {args.Length} arguments, at most {MaxArgs}");
+        _context.MakeCurrent();   // cheap when already current; a pool thread's first launch needs it
         ulong* slots = stackalloc ulong[MaxArgs];
         void** ptrs = stackalloc void*[MaxArgs];
         for (int i = 0; i < args.Length; i++)
