@@ -37,7 +37,7 @@ public sealed class CpuBackend : IBackend
     public int Threads { get; }
 
     /// <inheritdoc/>
-    public string Name => $"cpu: {Threads} threads, conv {CpuKernelRegistry.Conv[0].Name}, gemm {CpuKernelRegistry.Gemm.Name}";
+    public string Name => $"cpu: {Threads} threads, conv {(Kernels.FastConvStep.Enabled ? "winograd/direct NCHWc16 (group 1), else " : "")}{CpuKernelRegistry.Conv[0].Name}, gemm {CpuKernelRegistry.Gemm.Name}";
 
     /// <inheritdoc/>
     public BackendKind Kind => BackendKind.Cpu;
@@ -71,6 +71,8 @@ public sealed class CpuBackend : IBackend
         var inputs = step.Inputs;
         switch (step.Op)
         {
+            case ConvOp when AllF32() && Kernels.FastConvStep.TryCreate(step, Threads, _cache) is { } fast:
+                return fast; // Engine/Cpu/Kernels: Winograd / direct NCHWc16 kernels
             case ConvOp when AllF32() && Spatial12(inputs[0]) && inputs[1] is { IsConstant: true } && (inputs.Length < 3 || inputs[2] is null || inputs[2]!.IsConstant):
                 return new ConvStep(step, Threads, _cache);
             case GemmOp when AllF32():
@@ -104,6 +106,7 @@ public sealed class CpuBackend : IBackend
             if (!Supports(s, out var reason))
                 throw new UnsupportedOperatorException(s.Node.Name, s.Op.OpType, "", plan.Graph.Opset, $"the CPU backend cannot run it: {reason}");
         var steps = plan.Steps.Select(CreateStep).ToArray();
+        Kernels.FastConvLayout.Assign(plan, steps); // NCHWc16 between fast convs; prepares their weights
         return new CpuPreparedPlan(this, plan, steps, _pool);
     }
 

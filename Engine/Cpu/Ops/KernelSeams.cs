@@ -100,7 +100,12 @@ internal sealed class WeightCache
         (T)_items.GetOrAdd((tensor, kind), _ => new Lazy<object>(() => create())).Value;
 
     /// <summary>Bytes held (for reports).</summary>
-    public long Bytes => _items.Values.Where(l => l.IsValueCreated).Sum(l => l.Value is PackedPanels p ? p.Data.LongLength * 4 : 0);
+    public long Bytes => _items.Values.Where(l => l.IsValueCreated).Sum(l => l.Value switch
+    {
+        PackedPanels p => p.Data.LongLength * 4,
+        Kernels.IPreparedWeights w => w.PreparedBytes,
+        _ => 0,
+    });
 }
 
 /// <summary>A matrix packed into full-K panels: panel p occupies Data[p·K·Width .. (p+1)·K·Width), k-major.</summary>
@@ -134,7 +139,7 @@ internal sealed class PackedPanels
 internal static class CpuKernelRegistry
 {
     private static readonly List<IConvKernel> ConvKernels = new() { new Im2colConvKernel() };
-    private static IGemmKernel _gemm = new PackedGemmKernel();
+    private static IGemmKernel _gemm = new Kernels.FastGemmKernel(new PackedGemmKernel());
     private static readonly object Lock = new();
 
     /// <summary>Conv algorithms in order of preference.</summary>
