@@ -47,6 +47,13 @@ public interface IBackend : IDisposable
     /// </summary>
     /// <exception cref="UnsupportedOperatorException">A step this backend cannot run (names the node).</exception>
     IPreparedPlan Prepare(ExecutionPlan plan);
+
+    /// <summary>
+    /// Bytes of host memory the backend holds for weights converted for execution (packed panels, Winograd-transformed
+    /// filters, FP16/INT8 copies), beyond the graph's own constants (<see cref="ExecutionPlan.ConstantBytes"/>); shared by
+    /// every plan prepared so far. 0 for a backend that keeps none on the host (the CUDA backend's copies are on the device).
+    /// </summary>
+    long PreparedHostWeightBytes => 0;
 }
 
 /// <summary>A plan prepared for one backend. Immutable and shared by concurrent runs.</summary>

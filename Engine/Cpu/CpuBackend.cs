@@ -46,6 +46,9 @@ public sealed class CpuBackend : IBackend
     public long PackedWeightBytes => _cache.Bytes;
 
     /// <inheritdoc/>
+    public long PreparedHostWeightBytes => _cache.Bytes;
+
+    /// <inheritdoc/>
     public PlannerOptions ConfigurePlanner(PlannerOptions options) => options with
     {
         CanFuseMaxPool = (conv, pool) => pool.KernelShape.Length is 1 or 2 && (conv.KernelShape.Length is 0 or 1 or 2),

@@ -186,6 +186,12 @@ public sealed class Session : IDisposable
     public Graph OptimizedGraph => _graph;
 
     /// <summary>Number of input shapes with a cached plan.</summary>
+    /// <summary>
+    /// Host bytes of weights the backend converted for execution (packed, transformed, low-precision copies) for the plans
+    /// prepared so far, in addition to the graph's constants; the plan's figure plus this is what the session holds.
+    /// </summary>
+    public long PreparedHostWeightBytes => _backend.PreparedHostWeightBytes;
+
     public int CachedPlanCount => _plans.Count;
 
     // ------------------------------------------------------------------ shapes and plans

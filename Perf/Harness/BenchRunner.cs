@@ -209,7 +209,7 @@ public sealed class BenchRunner
                 var planned = t.PlannedMemory;
                 double? ratio = planned is { TotalBytes: > 0 } ? (double)peak / planned.TotalBytes : null;
                 results.Add(new MemoryResult(t.Name, batch, planned, peak, heap, ratio, ratio is double r ? Math.Abs(r - 1) <= 0.10 : null, method));
-                _log($"  {t.Name} batch {batch}: measured peak {peak / 1048576.0:F1} MiB" + (planned is null ? "" : $", planned {planned.TotalBytes / 1048576.0:F1} MiB (arena {planned.ArenaBytes / 1048576.0:F1}, weights {planned.WeightBytes / 1048576.0:F1}, workspace {planned.WorkspaceBytes / 1048576.0:F1})"));
+                _log($"  {t.Name} batch {batch}: measured peak {peak / 1048576.0:F1} MiB" + (planned is null ? "" : $", planned {planned.TotalBytes / 1048576.0:F1} MiB (arena {planned.ArenaBytes / 1048576.0:F1}, weights {planned.WeightBytes / 1048576.0:F1}, prepared weights {planned.PreparedWeightBytes / 1048576.0:F1}, workspace {planned.WorkspaceBytes / 1048576.0:F1})"));
             }
         }
         return results;

@@ -65,9 +65,9 @@ public static class ConsoleReport
         if (r.Memory.Count > 0)
         {
             var mt = new Table().Title("peak memory (MiB): planned vs measured");
-            foreach (var h in new[] { "target", "batch", "arena", "weights", "workspace", "planned total", "measured peak", "measured / planned", "within 10 %", "GC heap Δ" }) mt.AddColumn(h);
+            foreach (var h in new[] { "target", "batch", "arena", "weights", "prepared weights", "workspace", "planned total", "measured peak", "measured / planned", "within 10 %", "GC heap Δ" }) mt.AddColumn(h);
             foreach (var x in r.Memory)
-                mt.AddRow(x.Target, I(x.Batch), Mb(x.Planned?.ArenaBytes), Mb(x.Planned?.WeightBytes), Mb(x.Planned?.WorkspaceBytes), Mb(x.Planned?.TotalBytes),
+                mt.AddRow(x.Target, I(x.Batch), Mb(x.Planned?.ArenaBytes), Mb(x.Planned?.WeightBytes), Mb(x.Planned?.PreparedWeightBytes), Mb(x.Planned?.WorkspaceBytes), Mb(x.Planned?.TotalBytes),
                     Mb(x.MeasuredPeakBytes), x.MeasuredOverPlanned is double q ? q.ToString("F3", Inv) : "-", x.Within10Percent is bool w ? (w ? "yes" : "no") : "-", Mb(x.ManagedHeapDeltaBytes));
             console.Write(mt);
             console.WriteLine("memory method: " + r.Memory[0].Method);

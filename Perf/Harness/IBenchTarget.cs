@@ -16,10 +16,11 @@ public enum BenchMode
 /// <param name="ArenaBytes">Activation arena (the plan's <c>ArenaBytes</c>).</param>
 /// <param name="WeightBytes">Weights as held for execution (after folding and layout or precision conversion).</param>
 /// <param name="WorkspaceBytes">Scratch per concurrent run (im2col panels, Winograd tiles, ...).</param>
-public sealed record PlannedMemory(long ArenaBytes, long WeightBytes, long WorkspaceBytes)
+/// <param name="PreparedWeightBytes">Weights the backend converted for execution and holds beside <paramref name="WeightBytes"/> (packed panels, Winograd-transformed filters; <c>Session.PreparedHostWeightBytes</c>).</param>
+public sealed record PlannedMemory(long ArenaBytes, long WeightBytes, long WorkspaceBytes, long PreparedWeightBytes = 0)
 {
-    /// <summary>Arena + weights + workspace.</summary>
-    public long TotalBytes => ArenaBytes + WeightBytes + WorkspaceBytes;
+    /// <summary>Arena + weights + prepared weights + workspace.</summary>
+    public long TotalBytes => ArenaBytes + WeightBytes + PreparedWeightBytes + WorkspaceBytes;
 }
 
 /// <summary>Per-layer times of several profiled runs: one entry per layer, samples in milliseconds (one per run).</summary>

@@ -66,7 +66,7 @@ public sealed class SessionBenchTarget : IBenchTarget
     public Session Session => _session;
 
     /// <summary>Arena, weights (constants the plan reads, after BN folding) and workspace of the prepared batch's plan.</summary>
-    public PlannedMemory? PlannedMemory => _plan is null ? null : new PlannedMemory(_plan.ArenaBytes, _plan.ConstantBytes, _plan.WorkspaceBytes);
+    public PlannedMemory? PlannedMemory => _plan is null ? null : new PlannedMemory(_plan.ArenaBytes, _plan.ConstantBytes, _plan.WorkspaceBytes, _session.PreparedHostWeightBytes);
 
     public int[] InputShape(int batch)
     {

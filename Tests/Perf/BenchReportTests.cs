@@ -249,7 +249,9 @@ public class BenchReportTests
         var planned = session!.PlannedMemory!;
         using var fresh = new Vgg.Engine.Runtime.Session(SmallGraph(4), new Vgg.Engine.Runtime.SessionOptions { Backend = Vgg.Engine.Backends.BackendChoice.Cpu, Threads = 1 });
         var plan = fresh.GetPlan([2, 3, 8, 8]); // the runner disposed its session; the same graph plans the same
-        Assert.That(planned, Is.EqualTo(new PlannedMemory(plan.ArenaBytes, plan.ConstantBytes, plan.WorkspaceBytes)));
+        Assert.That(planned with { PreparedWeightBytes = 0 }, Is.EqualTo(new PlannedMemory(plan.ArenaBytes, plan.ConstantBytes, plan.WorkspaceBytes)));
+        Assert.That(planned.PreparedWeightBytes, Is.GreaterThan(0), "the CPU backend's packed weights are counted beside the graph's constants");
+        Assert.That(planned.TotalBytes, Is.EqualTo(plan.ArenaBytes + plan.ConstantBytes + plan.WorkspaceBytes + planned.PreparedWeightBytes));
         Assert.That(planned.WeightBytes, Is.EqualTo(4L * (4 * 27 + 4 + 5 * 64 + 5)));
     }
 }
