@@ -146,6 +146,18 @@ public static class NvrtcCompiler
         return CompileUncached(name, text, headers, target, OptionsFor(target), $"{v.Major}.{v.Minor}");
     }
 
+    /// <summary>
+    /// Compiles CUDA C++ <paramref name="text"/> that is not one of the embedded kernel sources (a test kernel, a probe) with
+    /// only the given <paramref name="headers"/>, the base options and <paramref name="extraOptions"/>; not cached.
+    /// </summary>
+    /// <exception cref="NvrtcCompileException">The source did not compile; carries the log.</exception>
+    public static CompiledSource CompileText(string name, string text, CompileTarget target, IReadOnlyList<(string Name, string Text)> headers, IReadOnlyList<string>? extraOptions = null)
+    {
+        var v = Version;
+        var options = OptionsFor(target).Concat(extraOptions ?? Array.Empty<string>()).ToList();
+        return CompileUncached(name, text, headers, target, options, $"{v.Major}.{v.Minor}");
+    }
+
     /// <summary>Forgets the in-process compile results (the disk cache is untouched).</summary>
     internal static void ClearMemoryCache() => Memory.Clear();
 
