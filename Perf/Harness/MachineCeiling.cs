@@ -66,9 +66,14 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
     /// <param name="copyBytes">Size of each copy buffer in bytes (≥ 1 MiB).</param>
     /// <param name="repetitions">Repetitions of each loop, best kept (≥ 1).</param>
     /// <param name="fmaSeconds">Target duration of one FMA repetition, seconds.</param>
+    /// <param name="clockSeconds">The clock the loops are timed by, in seconds from an arbitrary origin: wall time
+    /// (<see cref="Stopwatch"/>) when null; a process-CPU-time clock gives the per-core ceiling that time slices
+    /// taken by other processes do not lower (then run on one thread: CPU time adds up over threads).</param>
     /// <exception cref="ArgumentOutOfRangeException">An argument below its minimum.</exception>
-    public static MachineCeiling Measure(int threads, long copyBytes = DefaultCopyBytes, int repetitions = 10, double fmaSeconds = 0.05)
+    public static MachineCeiling Measure(int threads, long copyBytes = DefaultCopyBytes, int repetitions = 10, double fmaSeconds = 0.05,
+        Func<double>? clockSeconds = null)
     {
+        var clock = clockSeconds ?? WallSeconds;
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(copyBytes, 1L << 20);
         ArgumentOutOfRangeException.ThrowIfLessThan(repetitions, 1);
@@ -87,11 +92,11 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         var rates = new double[repetitions];
         for (int r = 0; r < repetitions; r++)
         {
-            best1 = Math.Max(best1, flopsPerIter * iters / TimeOnThreads(1, _ => FmaLoop(iters)) / 1e9);
-            rates[r] = threads * flopsPerIter * iters / TimeOnThreads(threads, _ => FmaLoop(iters)) / 1e9;
+            best1 = Math.Max(best1, flopsPerIter * iters / TimeOnThreads(clock, 1, _ => FmaLoop(iters)) / 1e9);
+            rates[r] = threads * flopsPerIter * iters / TimeOnThreads(clock, threads, _ => FmaLoop(iters)) / 1e9;
         }
         int copyReps = Math.Max(1, repetitions / 2);
-        var (copy, read) = Bandwidth(threads, copyBytes, copyReps);
+        var (copy, read) = Bandwidth(clock, threads, copyBytes, copyReps);
         return new MachineCeiling(DetectIsa(), threads, rates.Max(), best1, copy.Max(), copyBytes, repetitions,
             SampleStatistics.Of(rates).Median, SampleStatistics.Of(copy).Median, read.Max());
     }
@@ -165,7 +170,7 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         return Vector128.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15)));
     }
 
-    private static unsafe (double[] Copy, double[] Read) Bandwidth(int threads, long bytes, int repetitions)
+    private static unsafe (double[] Copy, double[] Read) Bandwidth(Func<double> clock, int threads, long bytes, int repetitions)
     {
         bytes = bytes / (64L * threads) * 64L * threads; // whole cache lines per thread
         var src = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
@@ -180,9 +185,9 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
             var reads = new double[repetitions];
             for (int r = 0; r < repetitions + 1; r++) // the first repetition warms up
             {
-                double s = TimeOnThreads(threads, t => { Buffer.MemoryCopy(src + t * chunk, dst + t * chunk, chunk, chunk); return 0f; });
+                double s = TimeOnThreads(clock, threads, t => { Buffer.MemoryCopy(src + t * chunk, dst + t * chunk, chunk, chunk); return 0f; });
                 if (r > 0) rates[r - 1] = 2.0 * bytes / s / 1e9;
-                s = TimeOnThreads(threads, t => ReadSum((float*)(dst + t * chunk), chunk / sizeof(float)));
+                s = TimeOnThreads(clock, threads, t => ReadSum((float*)(dst + t * chunk), chunk / sizeof(float)));
                 if (r > 0) reads[r - 1] = bytes / s / 1e9;
             }
             return (rates, reads);
@@ -209,8 +214,10 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
         return s;
     }
 
-    /// <summary>Runs <paramref name="body"/> on <paramref name="threads"/> new threads released together; seconds from release to the last finish.</summary>
-    private static double TimeOnThreads(int threads, Func<int, float> body)
+    private static double WallSeconds() => Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
+
+    /// <summary>Runs <paramref name="body"/> on <paramref name="threads"/> new threads released together; seconds of <paramref name="clock"/> from release to the last finish.</summary>
+    private static double TimeOnThreads(Func<double> clock, int threads, Func<int, float> body)
     {
         var ts = new Thread[threads];
         using var ready = new CountdownEvent(threads);
@@ -223,10 +230,10 @@ public sealed record MachineCeiling(string Isa, int Threads, double PeakGflops, 
             ts[t].Start();
         }
         ready.Wait();
-        long t0 = Stopwatch.GetTimestamp();
+        double t0 = clock();
         go.Set();
         foreach (var t in ts) t.Join();
-        double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        double s = clock() - t0;
         GC.KeepAlive(sink);
         return s;
     }

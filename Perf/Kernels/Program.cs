@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Vgg.Engine.Cpu.Kernels;
+using Vgg.Perf.Harness;
 
 namespace Vgg.Perf.Kernels;
 
@@ -40,7 +41,7 @@ public static class Program
         switch (cmd)
         {
             case "peak":
-                Console.WriteLine(MachinePeak.Measure(o.Threads));
+                Console.WriteLine(Clock.MeasurePeak(o.Threads));
                 return 0;
             case "layers":
                 Layers.Run(o);
@@ -113,6 +114,13 @@ internal static class Clock
     public static bool UseCpu;
 
     /// <summary>Milliseconds from an arbitrary origin.</summary>
+    /// <summary>
+    /// The machine's ceilings (FMA peak on 1 and T threads, copy and read-only bandwidth) from the harness's
+    /// <see cref="MachineCeiling"/>, timed by this clock: wall time, or with --cpu process CPU time (per-core ceilings).
+    /// </summary>
+    public static MachineCeiling MeasurePeak(int threads) =>
+        MachineCeiling.Measure(threads, clockSeconds: () => NowMs() / 1e3);
+
     public static double NowMs()
     {
         if (!UseCpu) return Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
@@ -185,7 +193,7 @@ internal static unsafe class Layers
 
     public static void Run(Options o)
     {
-        MachinePeak.Result? peak = o.Peak ? MachinePeak.Measure(o.Threads) : null;
+        MachineCeiling? peak = o.Peak ? Clock.MeasurePeak(o.Threads) : null;
         if (peak is not null) Console.WriteLine(peak);
         using var pool = new KernelThreadPool(o.Threads);
         int n = o.Batch;
@@ -298,10 +306,10 @@ internal static unsafe class Layers
             double gf = flops / (ours.Median * 1e6);
             double ortGf = flops / (ort.Median * 1e6);
             double gbs = bytes / (ours.Median * 1e6);
-            string pk = peak is null ? "" : $"{100 * gf / peak.FmaGflopsT,6:F0}%";
-            string bw = peak is null ? "" : $"{100 * gbs / peak.ReadGBs,4:F0}%";
+            string pk = peak is null ? "" : $"{100 * gf / peak.PeakGflops,6:F0}%";
+            string bw = peak is null ? "" : $"{100 * gbs / peak.ReadGBps,4:F0}%";
             if (prow.ArithmeticFlops is { } af && peak is not null)
-                notes += $", arithmetic {af(shape) / (ours.Median * 1e6):F1} GFLOP/s = {100 * af(shape) / (ours.Median * 1e6) / peak.FmaGflopsT:F0}% of peak";
+                notes += $", arithmetic {af(shape) / (ours.Median * 1e6):F1} GFLOP/s = {100 * af(shape) / (ours.Median * 1e6) / peak.PeakGflops:F0}% of peak";
             Console.WriteLine($"{spec.Name,-14} {ours,22} {ort,22} {ours.Median / ort.Median,8:F3} {gf,8:F1} {pk,7} {gbs,6:F1} {bw,5} {ortGf,8:F1}  {notes}");
             sumOurs += ours.Median;
             sumOrt += ort.Median;
@@ -314,7 +322,7 @@ internal static unsafe class EndToEnd
 {
     public static void Run(Options o)
     {
-        MachinePeak.Result? peak = o.Peak ? MachinePeak.Measure(o.Threads) : null;
+        MachineCeiling? peak = o.Peak ? Clock.MeasurePeak(o.Threads) : null;
         if (peak is not null) Console.WriteLine(peak);
         int n = o.Batch;
         var model = new Vgg16Model();
@@ -368,7 +376,7 @@ internal static unsafe class EndToEnd
     /// <summary>VGG-16 through Session (planner + CPU backend + fast kernels) beside ORT, same weights and input.</summary>
     public static void Engine(Options o)
     {
-        MachinePeak.Result? peak = o.Peak ? MachinePeak.Measure(o.Threads) : null;
+        MachineCeiling? peak = o.Peak ? Clock.MeasurePeak(o.Threads) : null;
         if (peak is not null) Console.WriteLine(peak);
         int n = o.Batch;
         var model = new Vgg16Model();
