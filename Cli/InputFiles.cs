@@ -19,6 +19,34 @@ internal static class InputFiles
                     r.AddError($"unknown option '{v}'");
         });
 
+    /// <summary>
+    /// Refuses an output path that names one of the command's input files (after resolving relative paths and
+    /// symbolic links): writing it would destroy the input, e.g. <c>vgg export --onnx model.pth --weights model.pth</c>.
+    /// </summary>
+    /// <param name="output">The output path as given.</param>
+    /// <param name="option">The output's option, for the message ("--onnx").</param>
+    /// <param name="inputs">The inputs (null entries are skipped) with the option that named each.</param>
+    /// <exception cref="CliUsageException">The output is one of the inputs.</exception>
+    public static void RequireDistinctOutput(string output, string option, params (string? Path, string Option)[] inputs)
+    {
+        string o = Canonical(output);
+        foreach (var (path, inputOption) in inputs)
+            if (path is not null && Canonical(path) == o)
+                throw new CliUsageException($"{option} '{output}' is the same file as {inputOption} '{path}': writing it would destroy the input; choose another output path");
+    }
+
+    private static string Canonical(string path)
+    {
+        var full = Path.GetFullPath(path);
+        try
+        {
+            // the final target of a symbolic link, so that a link to the input counts as the input
+            if (File.Exists(full) && new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true) is { } target) return Path.GetFullPath(target.FullName);
+        }
+        catch (IOException) { }
+        return full;
+    }
+
     /// <summary>Returns <paramref name="path"/> when it is an existing file.</summary>
     /// <exception cref="FileNotFoundException">It does not exist (the message names it and says what it was for), or is a directory.</exception>
     public static string RequireFile(string path, string what)

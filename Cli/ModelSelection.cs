@@ -88,12 +88,13 @@ internal sealed class ModelSelection
             if (v is not null && !Architectures.Contains(v.ToLowerInvariant()))
                 r.AddError($"unknown architecture '{v}' for --arch; expected one of {string.Join(", ", Architectures)} (use --spec FILE for a custom net)");
         });
-        NumClasses.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is <= 0) r.AddError("--num-classes must be at least 1"); });
-        InputSize.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int[]>() is { } s && s.Any(v => v <= 0))
-                r.AddError($"--input-size needs a positive height and width, got {string.Join(" ", s)}");
-        });
+        NumClasses.Check(v => v is <= 0 ? "--num-classes must be at least 1" : null);
+        InputSize.Check(s => s is null ? null
+            : s.Any(v => v <= 0) ? $"--input-size needs a positive height and width, got {string.Join(" ", s)}"
+            // torchvision's recipe resizes to 256/224 of the crop before cropping; that image must fit the pipeline's pixel limit
+            : s.Length == 2 && (double)s[0] * s[1] * (256.0 / 224) * (256.0 / 224) > Vgg.Engine.Loader.Imaging.ImageDecodeOptions.DefaultMaxPixels
+                ? $"--input-size {s[0]} {s[1]} is too large: its Resize step (256/224 of the crop) would exceed the image pipeline's limit of {Vgg.Engine.Loader.Imaging.ImageDecodeOptions.DefaultMaxPixels >> 20} megapixels"
+                : null);
     }
 
     /// <summary>Adds the options and their cross-checks to <paramref name="command"/>.</summary>
@@ -107,7 +108,7 @@ internal sealed class ModelSelection
         command.Options.Add(ResetHead);
         command.Options.Add(InputSize);
         if (Layer is not null) command.Options.Add(Layer);
-        command.Validators.Add(Validate);
+        command.Check(Validate);
     }
 
     private void Validate(CommandResult r)
@@ -167,7 +168,10 @@ internal sealed class ModelSelection
     /// </summary>
     /// <exception cref="Vgg.Engine.VggEngineException">The weights or spec cannot be read or do not fit.</exception>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
-    public static Model Load(CliContext ctx, ModelRequest q)
+    /// <param name="ctx">The verb's context (progress, logging, cancellation).</param>
+    /// <param name="q">What the command line asked for.</param>
+    /// <param name="imagePipeline">The verb preprocesses images (see <see cref="OnnxModels.Load"/>); false for raw-tensor verbs.</param>
+    public static Model Load(CliContext ctx, ModelRequest q, bool imagePipeline = true)
     {
         CheckFiles(q);
         var log = ctx.Logger("Vgg.Engine.Models");
@@ -182,7 +186,7 @@ internal sealed class ModelSelection
         };
 
         if (q.Weights is { } onnx && OnnxModels.IsOnnx(onnx))
-            return ctx.Step($"importing {Path.GetFileName(onnx)} ({FormatBytes(new FileInfo(onnx).Length)})", () => OnnxModels.Load(onnx, q.Spec));
+            return ctx.Step($"importing {Path.GetFileName(onnx)} ({FormatBytes(new FileInfo(onnx).Length)})", () => OnnxModels.Load(onnx, q.Spec, imagePipeline));
 
         if (q.Weights is { } path)
         {

@@ -22,8 +22,12 @@ internal static class OnnxModels
     /// </summary>
     /// <exception cref="ModelFormatException">Not an ONNX model, malformed tensors, or a bad spec.</exception>
     /// <exception cref="UnsupportedOperatorException">An operator, attribute or dtype the engine does not support.</exception>
-    /// <exception cref="ModelMismatchException">The spec's input or labels do not fit the graph, or a non-RGB input without a spec.</exception>
-    public static Model Load(string path, string? specPath)
+    /// <param name="path">The .onnx file.</param>
+    /// <param name="specPath">A JSON model spec giving the preprocessing and labels, or null.</param>
+    /// <param name="imagePipeline">Whether the verb decodes images through the model's preprocessing (classify,
+    /// calibrate). Verbs that take raw tensors (run, plan, export) pass false: any input then runs without a spec.</param>
+    /// <exception cref="ModelMismatchException">The spec's input or labels do not fit the graph, or a non-RGB input without a spec when <paramref name="imagePipeline"/> is set.</exception>
+    public static Model Load(string path, string? specPath, bool imagePipeline = true)
     {
         var spec = specPath is null ? null : ModelSpec.Load(specPath);
         var m = OnnxImporter.LoadModel(path, spec?.Preprocessing);
@@ -38,7 +42,7 @@ internal static class OnnxModels
             if (spec.Labels is { } l && l.Count != m.NumClasses)
                 throw new ModelMismatchException(specPath, "labels", $"{m.NumClasses} labels (the ONNX model's class count)", $"{l.Count}");
         }
-        else if (channels > 0 && channels != 3)
+        else if (imagePipeline && channels > 0 && channels != 3)
             throw new ModelMismatchException(path, input!.Name, "3 channels for the default ImageNet preprocessing",
                 $"{channels} channels", "an ONNX file carries no preprocessing: give --spec FILE whose \"preprocessing\" fits the model (e.g. models/mnist-cnn.json)");
 

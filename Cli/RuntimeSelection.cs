@@ -50,7 +50,7 @@ internal sealed class RuntimeSelection
     {
         _precision = precision;
         Backend.AcceptOnlyFromAmong("auto", "cpu", "cuda");
-        Threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be 0 (every core) or positive"); });
+        Threads.Check(v => v < 0 ? "--threads must be 0 (every core) or positive" : null);
         Precision.AcceptOnlyFromAmong("fp32", "fp16", "int8");
     }
 
@@ -61,7 +61,7 @@ internal sealed class RuntimeSelection
         if (!_precision) return;
         command.Options.Add(Precision);
         command.Options.Add(Calibration);
-        command.Validators.Add(Validate);
+        command.Check(Validate);
     }
 
     private void Validate(CommandResult r)

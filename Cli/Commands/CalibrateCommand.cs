@@ -27,18 +27,18 @@ internal static class CalibrateCommand
         };
         method.AcceptOnlyFromAmong("max", "percentile");
         var percentile = new Option<double>("--percentile") { Description = "The percentile of |x| for --method percentile.", DefaultValueFactory = _ => 99.99, HelpName = "P" };
-        percentile.Validators.Add(r => { double v = r.GetValueOrDefault<double>(); if (!(v > 0 && v <= 100)) r.AddError($"--percentile must be in (0, 100], got {v.ToString(CultureInfo.InvariantCulture)}"); });
+        percentile.Check(v => v > 0 && v <= 100 ? null : $"--percentile must be in (0, 100], got {v.ToString(CultureInfo.InvariantCulture)}");
         var limit = new Option<int?>("--limit") { Description = "Use at most N images (in file-name order).", HelpName = "N" };
-        limit.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--limit must be at least 1"); });
+        limit.Check(v => v is < 1 ? "--limit must be at least 1" : null);
         var batch = new Option<int>("--batch-size", "-b")
         {
             Description = "Images per calibration run (memory: every activation of a batch is kept, about 110 MB per 224×224 image for VGG-16).",
             DefaultValueFactory = _ => 1,
             HelpName = "N",
         };
-        batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-size must be at least 1"); });
+        batch.Check(v => v < 1 ? "--batch-size must be at least 1" : null);
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: every core).", DefaultValueFactory = _ => 0, HelpName = "N" };
-        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads must be 0 (every core) or positive"); });
+        threads.Check(v => v < 0 ? "--threads must be 0 (every core) or positive" : null);
         var images = new Argument<string[]>("IMAGE")
         {
             Description = "Representative JPEG or PNG images (a few hundred is typical); a directory means its .jpg/.jpeg/.png files.",
@@ -62,6 +62,8 @@ internal static class CalibrateCommand
             var files = InputFiles.ExpandImages(p.GetValue(images) ?? Array.Empty<string>());
             if (p.GetValue(limit) is { } n && n < files.Count) files = files.Take(n).ToList();
             string outPath = p.GetValue(output)!;
+            InputFiles.RequireDistinctOutput(outPath, "--output", new[] { (request.Weights, "--weights"), (request.Spec, "--spec") }
+                .Concat(files.Select(f => ((string?)f, "IMAGE"))).ToArray());
             var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
             if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"the output's directory does not exist: '{outDir}'");
             var m = ModelSelection.Load(ctx, request);

@@ -43,8 +43,8 @@ internal static class ClassifyCommand
         var batch = new Option<int>("--batch-size", "-b") { Description = "Images per session run.", DefaultValueFactory = _ => 8, HelpName = "N" };
         var exif = new Option<bool>("--exif") { Description = "Apply the EXIF orientation before preprocessing (torchvision's PIL path does not; off by default to match it)." };
         InputFiles.RejectOptionLikeValues(images);
-        top.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--top must be at least 1"); });
-        batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch-size must be at least 1"); });
+        top.Check(v => v < 1 ? "--top must be at least 1" : null);
+        batch.Check(v => v < 1 ? "--batch-size must be at least 1" : null);
 
         var cmd = new Command("classify", "Top-k classes and probabilities of each image.");
         model.AddTo(cmd);
@@ -90,7 +90,7 @@ internal static class ClassifyCommand
 
     private static int Classify(CliContext ctx, Session session, Model m, IReadOnlyList<string> files, Options o)
     {
-        int failures = 0;
+        int failures = 0, invalid = 0;
         var pre = new ImagePreprocessor();
         ctx.WithProgress("classifying", files.Count, advance =>
         {
@@ -106,8 +106,9 @@ internal static class ClassifyCommand
                     catch (ImageDecodeException e) { errors[i] = e.Message; }
                 });
                 var results = new Prediction[]?[batch.Length];
+                var nonFinite = new int[batch.Length];
                 foreach (var group in Groups(inputs))
-                    RunGroup(session, m, inputs, group, o, results);
+                    RunGroup(session, m, inputs, group, o, results, nonFinite);
                 for (int i = 0; i < batch.Length; i++)
                 {
                     if (errors[i] is { } err)
@@ -116,14 +117,25 @@ internal static class ClassifyCommand
                         if (o.Json) ctx.Out.WriteLine(JsonError(batch[i], err));
                         lock (ctx.Err) ctx.Err.WriteLine("vgg: error: " + err);
                     }
-                    else ctx.Out.Write(o.Json ? JsonLine(batch[i], results[i]!) + "\n" : Text(batch[i], results[i]!));
+                    else
+                    {
+                        ctx.Out.Write(o.Json ? JsonLine(batch[i], results[i]!) + "\n" : Text(batch[i], results[i]!));
+                        if (nonFinite[i] > 0)
+                        {
+                            // PyTorch prints NaN too; here it is an error, never a ranking that looks like an answer.
+                            failures++;
+                            invalid++;
+                            lock (ctx.Err) ctx.Err.WriteLine($"vgg: error: {batch[i]}: the model's output holds {nonFinite[i]} NaN or infinite value(s): the weights or the input contain non-finite numbers, so this ranking means nothing");
+                        }
+                    }
                 }
                 advance(batch.Length);
             }
         });
         if (failures > 0)
         {
-            ctx.Note($"{failures} of {files.Count} images could not be read");
+            if (failures > invalid) ctx.Note($"{failures - invalid} of {files.Count} images could not be read");
+            if (invalid > 0) ctx.Note($"{invalid} of {files.Count} images gave non-finite outputs ('vgg inspect' counts the NaN and infinite values in the weights)");
             return ExitCodes.ModelOrInputError;
         }
         return ExitCodes.Ok;
@@ -136,7 +148,7 @@ internal static class ClassifyCommand
             .GroupBy(i => Tensor.FormatShape(inputs[i]!.Shape))
             .Select(g => g.ToArray());
 
-    private static void RunGroup(Session session, Model m, Tensor?[] inputs, int[] group, Options o, Prediction[]?[] results)
+    private static void RunGroup(Session session, Model m, Tensor?[] inputs, int[] group, Options o, Prediction[]?[] results, int[] nonFinite)
     {
         var one = inputs[group[0]]!.Shape; // [1, C, H, W]
         int[] shape = { group.Length, one[1], one[2], one[3] };
@@ -149,7 +161,9 @@ internal static class ClassifyCommand
         int classes = output.Length / group.Length;
         for (int g = 0; g < group.Length; g++)
         {
-            var probs = Classification.Probabilities(output.AsSpan(g * classes, classes), m.OutputKind);
+            var row = output.AsSpan(g * classes, classes);
+            foreach (float v in row) if (!float.IsFinite(v)) nonFinite[group[g]]++;
+            var probs = Classification.Probabilities(row, m.OutputKind);
             results[group[g]] = Classification.TopK(probs, o.Top, o.Labels);
         }
     }

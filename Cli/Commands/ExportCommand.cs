@@ -29,11 +29,7 @@ internal static class ExportCommand
             DefaultValueFactory = _ => OnnxExporter.DefaultOpset,
             HelpName = "N",
         };
-        opset.Validators.Add(r =>
-        {
-            int v = r.GetValueOrDefault<int>();
-            if (v < OnnxExporter.MinOpset || v > OnnxExporter.MaxOpset) r.AddError($"--opset must be between {OnnxExporter.MinOpset} and {OnnxExporter.MaxOpset}, got {v}");
-        });
+        opset.Check(v => v < OnnxExporter.MinOpset || v > OnnxExporter.MaxOpset ? $"--opset must be between {OnnxExporter.MinOpset} and {OnnxExporter.MaxOpset}, got {v}" : null);
         var precision = new Option<string>("--precision")
         {
             Description = "fp32 (the float model) or int8 (QDQ: QuantizeLinear/DequantizeLinear around Conv and Gemm; needs --calibration).",
@@ -48,7 +44,7 @@ internal static class ExportCommand
         cmd.Options.Add(opset);
         cmd.Options.Add(precision);
         cmd.Options.Add(calibration);
-        cmd.Validators.Add(r =>
+        cmd.Check(r =>
         {
             bool int8 = r.GetResult(precision)?.Tokens.FirstOrDefault()?.Value == "int8", table = r.GetValue(calibration) is not null;
             if (int8 && !table) r.AddError("--precision int8 needs --calibration TABLE.json (make one with 'vgg calibrate')");
@@ -59,11 +55,12 @@ internal static class ExportCommand
             var request = model.Get(p);
             ModelSelection.CheckFiles(request);
             string outPath = p.GetValue(onnx)!;
+            InputFiles.RequireDistinctOutput(outPath, "--onnx", (request.Weights, "--weights"), (request.Spec, "--spec"), (p.GetValue(calibration), "--calibration"));
             var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
             if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"the output's directory does not exist: '{outDir}'");
             CalibrationTable? table = null;
             if (p.GetValue(calibration) is { } tablePath) table = CalibrationTable.Load(InputFiles.RequireFile(tablePath, "calibration table"));
-            var m = ModelSelection.Load(ctx, request);
+            var m = ModelSelection.Load(ctx, request, imagePipeline: false);
             ctx.Cancellation.ThrowIfCancellationRequested();
             var options = new OnnxExportOptions { Opset = p.GetValue(opset) };
             var bytes = table is null

@@ -85,11 +85,14 @@ internal static class KernelsCommand
     {
         if (!NvrtcCompiler.IsAvailable(out var reason))
             throw new VggEngineException($"NVRTC is not available: {reason}. The simulator runs the PTX that NVRTC generates; install the CUDA NVRTC library (Debian: libnvrtc11.2)");
-        var checks = GpuOpChecks.All()
-            .Where(c => c.Work <= maxWork && (filter is null || c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)))
+        var matching = GpuOpChecks.All()
+            .Where(c => filter is null || c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase))
             .ToList();
+        var checks = matching.Where(c => c.Work <= maxWork).ToList();
+        int skipped = matching.Count - checks.Count;
         if (checks.Count == 0)
-            throw new VggEngineException($"no kernel check matches{(filter is null ? "" : $" '{filter}'")} within --max-work {maxWork}; `vgg selftest --list` lists the checks");
+            throw new VggEngineException($"no kernel check matches{(filter is null ? "" : $" '{filter}'")} within --max-work {maxWork}" +
+                (skipped > 0 ? $" ({skipped} larger ones match: raise --max-work)" : "") + "; `vgg selftest --gpu --list` lists the checks and their work");
         var device = new SimulatedGpuDevice(new SimulatorOptions { MaxParallelBlocks = Environment.ProcessorCount }, cache: cache);
         var c = CultureInfo.InvariantCulture;
         var results = new System.Text.Json.Nodes.JsonArray();
@@ -134,7 +137,8 @@ internal static class KernelsCommand
         if (json)
             ctx.Out.WriteLine(results.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         else
-            ctx.Out.WriteLine(string.Create(c, $"simulated {checks.Count} kernel checks: {checks.Count - failed} passed, {failed} failed"));
+            ctx.Out.WriteLine(string.Create(c, $"simulated {checks.Count} kernel checks: {checks.Count - failed} passed, {failed} failed") +
+                (skipped > 0 ? string.Create(c, $"; {skipped} larger check(s) skipped (over --max-work {maxWork})") : ""));
         return failed == 0 ? ExitCodes.Ok : ExitCodes.ModelOrInputError;
     }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.RegularExpressions;
 using Vgg.Engine.Loader.Onnx;
 
 namespace Vgg.Cli.Commands;
@@ -25,15 +26,20 @@ internal static class OnnxTestCommand
         {
             var paths = p.GetValue(dirs)!;
             var cases = new List<string>();
+            int badFolders = 0;
             foreach (var d in paths)
             {
-                if (!Directory.Exists(d)) throw new DirectoryNotFoundException($"test-case folder not found: '{d}'");
-                var found = OnnxTestRunner.FindCases(d);
-                if (found.Count == 0) throw new DirectoryNotFoundException($"'{d}' holds no model.onnx, and no folder in it does");
-                cases.AddRange(found);
+                // A wrong folder is reported and the others still run (exit code 1 at the end).
+                string? problem = !Directory.Exists(d) ? $"test-case folder not found: '{d}'"
+                    : OnnxTestRunner.FindCases(d) is { Count: > 0 } found ? null : $"'{d}' holds no model.onnx, and no folder in it does";
+                if (problem is null) { cases.AddRange(OnnxTestRunner.FindCases(d)); continue; }
+                badFolders++;
+                lock (ctx.Err) ctx.Err.WriteLine("vgg: error: " + problem);
             }
+            if (cases.Count == 0) throw new DirectoryNotFoundException("no test case to run: " + (paths.Length == 1 ? "the folder holds none" : "none of the folders holds one"));
             var runner = OnnxTestRunner.ForSession(runtime.Get(p, ctx));
             var results = new List<OnnxCaseResult>();
+            var supported = new List<string>();
             ctx.WithProgress("onnx-test", cases.Count, advance =>
             {
                 foreach (var c in cases)
@@ -41,14 +47,26 @@ internal static class OnnxTestCommand
                     ctx.Cancellation.ThrowIfCancellationRequested();
                     var r = runner.RunCase(c);
                     results.Add(r);
-                    ctx.Out.WriteLine(r.Line);
+                    ctx.Out.WriteLine(WithoutSupportedList(r.Line, supported));
                     advance(1);
                 }
             });
             var report = new OnnxTestReport(results);
-            ctx.Out.WriteLine(report.SummaryLine);
-            return report.Failed == 0 ? ExitCodes.Ok : ExitCodes.ModelOrInputError;
+            foreach (var list in supported) ctx.Out.WriteLine("supported: " + list);
+            ctx.Out.WriteLine(report.SummaryLine + (badFolders > 0 ? $"; {badFolders} folder(s) without test cases" : ""));
+            return report.Failed == 0 && badFolders == 0 ? ExitCodes.Ok : ExitCodes.ModelOrInputError;
         });
         return cmd;
+    }
+
+    private static readonly Regex SupportedList = new(@" \(supported: ([^()]*)\)", RegexOptions.CultureInvariant);
+
+    /// <summary>An unsupported case's reason names every supported operator or type; the list is printed once, after the cases.</summary>
+    private static string WithoutSupportedList(string line, List<string> lists)
+    {
+        var m = SupportedList.Match(line);
+        if (!m.Success) return line;
+        if (!lists.Contains(m.Groups[1].Value)) lists.Add(m.Groups[1].Value);
+        return line.Remove(m.Index, m.Length) + " (supported: listed below)";
     }
 }

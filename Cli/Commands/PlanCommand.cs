@@ -24,7 +24,7 @@ internal static class PlanCommand
             HelpName = "greedy|linear",
         };
         planner.AcceptOnlyFromAmong("greedy", "linear");
-        batch.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--batch must be at least 1"); });
+        batch.Check(v => v < 1 ? "--batch must be at least 1" : null);
 
         var cmd = new Command("plan", "Print the execution plan: layers, fused ops, buffers, arena offsets, arena size against the lower bound.");
         model.AddTo(cmd);
@@ -34,11 +34,18 @@ internal static class PlanCommand
         app.SetAction(cmd, (ctx, p) =>
         {
             runtime.GetCalibration(p); // a missing or malformed table stops the verb before the model load
-            var m = ModelSelection.Load(ctx, model.Get(p));
+            var m = ModelSelection.Load(ctx, model.Get(p), imagePipeline: false);
             var kind = p.GetValue(planner) == "linear" ? MemoryPlannerKind.Linear : MemoryPlannerKind.Greedy;
             using var session = ctx.Step("preparing the session", () => new Session(m, runtime.Get(p, ctx, kind)));
-            int channels = m.Network?.InputChannels ?? m.Preprocessing.Channels;
-            int[] shape = { p.GetValue(batch), channels, m.InputSize.Height, m.InputSize.Width };
+            int[] shape;
+            if (session.Inputs[0].Shape is { Length: > 0 } declared && declared.Skip(1).All(d => d > 0))
+            {
+                // The graph's own input shape (an ONNX model of any input), the batch from --batch
+                shape = declared.ToArray();
+                shape[0] = p.GetValue(batch);
+            }
+            else
+                shape = new[] { p.GetValue(batch), m.Network?.InputChannels ?? m.Preprocessing.Channels, m.InputSize.Height, m.InputSize.Width };
             var plan = ctx.Step("planning", () => session.GetPlan(shape));
             ctx.Out.Write(PlanPrinter.Print(plan));
             return ExitCodes.Ok;

@@ -39,16 +39,21 @@ internal static class RunCommand
             ModelSelection.CheckFiles(request);
             string inPath = InputFiles.RequireFile(p.GetValue(input)!, "input .npy");
             string outPath = p.GetValue(output)!;
+            InputFiles.RequireDistinctOutput(outPath, "--output", (inPath, "--input"), (request.Weights, "--weights"), (request.Spec, "--spec"), (p.GetValue(runtime.Calibration), "--calibration"));
             var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
             if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"the output's directory does not exist: '{outDir}'");
 
             var x = ToFloat32(Npy.Read(inPath), inPath, ctx);
             runtime.GetCalibration(p); // a missing or malformed table stops the verb before the model load
-            var m = ModelSelection.Load(ctx, request);
+            var m = ModelSelection.Load(ctx, request, imagePipeline: false);
             using var session = ctx.Step("preparing the session", () => new Session(m, runtime.Get(p, ctx)));
             ctx.Cancellation.ThrowIfCancellationRequested();
             var y = ctx.Step($"running {m.Architecture} on {x}", () => session.Run(x));
             WriteAtomically(outPath, y);
+            long nonFinite = 0;
+            if (y.DType == DType.Float32) foreach (float v in y.AsSpan<float>()) if (!float.IsFinite(v)) nonFinite++;
+            if (nonFinite > 0)
+                ctx.Note($"the output holds {nonFinite} NaN or infinite value(s) of {y.ElementCount}: the weights or the input contain non-finite numbers ('vgg inspect' counts them in the weights)");
             ctx.Logger("vgg").LogInformation("wrote {Output}: {Tensor}", outPath, y.ToString());
             return ExitCodes.Ok;
         });

@@ -20,14 +20,14 @@ internal static class SelftestCommand
     {
         var gpu = new Option<bool>("--gpu") { Description = "Run the GPU kernel checks on device 0." };
         var filter = new Option<string?>("--filter") { Description = "Only checks whose name or group contains TEXT (case-insensitive).", HelpName = "TEXT" };
-        var list = new Option<bool>("--list") { Description = "List the checks (group, name) without running them." };
+        var list = new Option<bool>("--list") { Description = "List the checks (group, work in multiply-adds or elements, name) without running them; needs no device." };
         var cmd = new Command("selftest", "Correctness self-test of the GPU kernels against the CPU references (for machines without the .NET SDK).");
         cmd.Options.Add(gpu);
         cmd.Options.Add(filter);
         cmd.Options.Add(list);
-        cmd.Validators.Add(r =>
+        cmd.Check(r =>
         {
-            if (!r.GetValue(gpu)) r.AddError("nothing to test: --gpu runs the GPU kernel checks");
+            if (!r.GetValue(gpu) && !r.GetValue(list)) r.AddError("nothing to test: --gpu runs the GPU kernel checks (--list lists them)");
         });
         app.SetAction(cmd, (ctx, p) =>
         {
@@ -38,7 +38,7 @@ internal static class SelftestCommand
             if (checks.Count == 0) throw new CliUsageException($"no check matches --filter '{text}'");
             if (p.GetValue(list))
             {
-                foreach (var c in checks) ctx.Out.WriteLine($"{c.Group,-12} {c.Name}");
+                foreach (var c in checks) ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{c.Group,-12} {c.Work,14:N0}  {c.Name}"));
                 ctx.Out.WriteLine($"{checks.Count} checks");
                 return ExitCodes.Ok;
             }

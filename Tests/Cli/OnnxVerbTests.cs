@@ -152,11 +152,13 @@ public class OnnxVerbTests
         var convInteger = TestData.Require("onnx-node/test_convinteger_without_padding");
         var r = Run("onnx-test", add, conv, convInteger);
         Assert.That(r.Code, Is.EqualTo(ExitCodes.Ok), r.ToString());
-        Assert.That(r.Lines, Has.Length.EqualTo(4));
+        Assert.That(r.Lines, Has.Length.EqualTo(5));
         Assert.That(r.Lines[0], Does.StartWith("PASS test_add (1 data set"));
         Assert.That(r.Lines[1], Does.StartWith("PASS test_basic_conv_with_padding"));
-        Assert.That(r.Lines[2], Does.StartWith("UNSUPPORTED test_convinteger_without_padding: node ").And.Contain("ConvInteger"));
-        Assert.That(r.Lines[3], Is.EqualTo("onnx-test: 2 passed, 0 failed, 1 unsupported (3 cases)"));
+        Assert.That(r.Lines[2], Does.StartWith("UNSUPPORTED test_convinteger_without_padding: node ").And.Contain("ConvInteger")
+            .And.EndWith("(supported: listed below)"), "the supported operators are listed once, not per case");
+        Assert.That(r.Lines[3], Does.StartWith("supported: ").And.Contain("Conv").And.Contain("MaxPool"));
+        Assert.That(r.Lines[4], Is.EqualTo("onnx-test: 2 passed, 0 failed, 1 unsupported (3 cases)"));
 
         var missing = Run("onnx-test", Path.Combine(Path.GetTempPath(), "no-such-case-" + Guid.NewGuid().ToString("N")));
         Assert.That(missing.Code, Is.EqualTo(ExitCodes.ModelOrInputError), missing.ToString());
