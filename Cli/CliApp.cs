@@ -61,6 +61,12 @@ public static class CliApp
             // The errors, with typo corrections, all on stderr: stdout carries results only.
             parse.Invoke(new InvocationConfiguration { Output = error, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
             var verb = parse.CommandResult.Command == root ? "" : parse.CommandResult.Command.Name + " ";
+            // System.CommandLine names the command, not the argument, that is missing
+            var missing = parse.CommandResult.Command.Arguments
+                .Where(a => a.Arity.MinimumNumberOfValues > 0 && parse.GetResult(a) is not { Tokens.Count: > 0 })
+                .Select(a => a.Arity.MaximumNumberOfValues > 1 ? a.Name + "..." : a.Name).ToList();
+            if (missing.Count > 0 && parse.Errors.Any(e => e.Message.StartsWith("Required argument missing", StringComparison.Ordinal)))
+                error.WriteLine($"missing: {string.Join(" ", missing)} (vgg {verb}[options] {string.Join(" ", missing)})");
             error.WriteLine($"Run 'vgg {verb}--help' for usage.");
             return ExitCodes.UsageError;
         }

@@ -8,7 +8,7 @@ namespace Vgg.Cli;
 /// Reads class labels for <c>vgg classify --labels</c>. Accepted forms, detected from the content:
 /// <list type="bullet">
 /// <item>a JSON object index → label, where the label is a string or, as in the ImageNet
-/// <c>imagenet_index_to_name.json</c> of TorchServe, an array <c>[wnid, name]</c> whose last string is used
+/// <c>index_to_name.json</c> of TorchServe, an array <c>[wnid, name]</c> whose last string is used
 /// (<c>{"0": ["n01440764", "tench"], ...}</c>); the indices must be exactly 0…N−1;</item>
 /// <item>a JSON array of strings (or of such arrays);</item>
 /// <item>a plain UTF-8 text file with one label per line (empty lines skipped, as in a model spec's labels file).</item>

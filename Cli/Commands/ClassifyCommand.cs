@@ -35,7 +35,7 @@ internal static class ClassifyCommand
         };
         var labels = new Option<string?>("--labels", "-l")
         {
-            Description = "Class labels: JSON (index → name, or index → [wnid, name] as imagenet_index_to_name.json, or an array) or text, one per line. Default: the spec's labels.",
+            Description = "Class labels: JSON (index → name, or index → [wnid, name] as TorchServe's index_to_name.json, or an array) or text, one per line. Default: the spec's labels.",
             HelpName = "FILE",
         };
         var top = new Option<int>("--top", "-k") { Description = "Classes shown per image.", DefaultValueFactory = _ => 5, HelpName = "K" };
@@ -73,7 +73,7 @@ internal static class ClassifyCommand
                 throw new ModelMismatchException(labelsPath, "labels", $"{m.NumClasses} labels (the model's class count)", $"{labelList.Count}");
             var names = labelList ?? m.Labels;
             if (names is null)
-                ctx.Note($"the model has no class labels: classes are shown by index; give --labels FILE (for ImageNet models, imagenet_index_to_name.json)");
+                ctx.Note($"the model has no class labels: classes are shown by index; give --labels FILE (for ImageNet models, TorchServe's index_to_name.json: see Cli/README.md)");
             if (m.Seed is { } seed)
                 ctx.Note($"seeded random weights (--seed {seed}): this runs the whole pipeline, but the predictions mean nothing; give --weights FILE for a trained model");
 

@@ -94,6 +94,8 @@ public class ExitCodeTests
     [TestCase(new[] { "inspect", "--weight", "x.pth" }, "--weight")]
     [TestCase(new[] { "clasify" }, "clasify")]
     [TestCase(new[] { "classify", "--arch", "vgg16", "--seed", "1" }, "Required argument missing for command: 'classify'")]
+    [TestCase(new[] { "classify", "--arch", "vgg16", "--seed", "1" }, "missing: IMAGE...")]
+    [TestCase(new[] { "inspect" }, "missing: FILE")]
     [TestCase(new[] { "classify", "--arch", "vgg17", "--seed", "1", "x.jpg" }, "unknown architecture 'vgg17'")]
     [TestCase(new[] { "classify", "--arch", "vgg16", "--spec", "models/tinyvgg.json", "--seed", "1", "x.jpg" }, "--arch and --spec cannot be used together")]
     [TestCase(new[] { "classify", "x.jpg" }, "no model")]
