@@ -77,14 +77,14 @@ public static class BenchCommand
           --backend cpu|cuda|reference   our backend (default cpu)       --precision fp32|fp16|int8 (default fp32)
           --calibration FILE             INT8 scales (vgg calibrate); default: calibrated on 4 seeded synthetic images (timing only)
           --no-ours                      time ONNX Runtime alone
-          --batch 1,8,32                 batch sizes (default 1)         --threads T (default: all logical CPUs)
+          --batch 1,8,32 (--batch-size)  batch sizes (default 1)           --threads T (default: all logical CPUs)
           --image-shape C,H,W            input size where the model's is dynamic
           --warmup N (3)  --reps N (fixed count)  --min-reps N (10)  --max-reps N (1000)  --time S (10 s per batch)
           --layers N                     profiled runs for the per-layer table (5; 0: none)
           --order abba|abab              order of targets within a round (abba)
           --mode eager|graph|both        GPU: eager launches, CUDA graph replay or both (eager)
           --goal R                       judge the ratio ours/baseline against R (e.g. 0.8)
-          --seed N                       input seed (1234)
+          --seed N (--input-seed N)      seed of the random input (1234); the weights' seed is --weights-seed
           --no-ceiling  --no-memory      skip the FMA/bandwidth ceilings or the peak-memory pass
           --json FILE  --plot FILE.png   write the report as JSON and throughput against batch size as PNG
           --micro [--quick] [BenchmarkDotNet args]   single-op micro-benchmarks (BenchmarkDotNet, in-process)
@@ -123,7 +123,7 @@ public static class BenchCommand
                 case "--backend": c = c with { Backend = Next() is "cpu" or "cuda" or "reference" ? args[i] : throw new ArgumentException($"--backend is cpu, cuda or reference, got '{args[i]}'") }; break;
                 case "--precision": c = c with { Precision = Next() is "fp32" or "fp16" or "int8" ? args[i] : throw new ArgumentException($"--precision is fp32, fp16 or int8, got '{args[i]}'") }; break;
                 case "--calibration": c = c with { Calibration = Next() }; break;
-                case "--batch": o = o with { BatchSizes = NextInts() }; break;
+                case "--batch" or "--batch-size": o = o with { BatchSizes = NextInts() }; break;
                 case "--threads": o = o with { Threads = NextInt() }; break;
                 case "--warmup": o = o with { WarmupRuns = NextInt() }; break;
                 case "--reps": { int n = NextInt(); o = o with { MinRuns = n, MaxRuns = n }; fixedReps = true; break; }
@@ -145,7 +145,7 @@ public static class BenchCommand
                     };
                     break;
                 case "--goal": o = o with { RatioGoal = NextDouble() }; break;
-                case "--seed": o = o with { Seed = NextInt() }; break;
+                case "--seed" or "--input-seed": o = o with { Seed = NextInt() }; break;
                 case "--no-ceiling": o = o with { MeasureCeiling = false }; break;
                 case "--no-memory": o = o with { MeasureMemory = false }; break;
                 case "--json": c = c with { JsonPath = Next() }; break;
