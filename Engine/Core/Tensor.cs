@@ -23,9 +23,11 @@ public sealed class Tensor
         DType = dtype;
         _shape = CheckShape(shape);
         ElementCount = Product(_shape);
+        if (ElementCount > Array.MaxLength / dtype.SizeOf())
+            throw new ArgumentException(ElementCount == long.MaxValue
+                ? $"tensor {FormatShape(dtype, _shape)} has more than {long.MaxValue} elements, more than one buffer can hold ({Array.MaxLength} bytes)"
+                : $"tensor {FormatShape(dtype, _shape)} needs {ElementCount * (decimal)dtype.SizeOf()} bytes, more than one buffer can hold ({Array.MaxLength} bytes)");
         long bytes = ElementCount * dtype.SizeOf();
-        if (bytes > Array.MaxLength)
-            throw new ArgumentException($"tensor {FormatShape(dtype, _shape)} needs {bytes} bytes, more than one buffer can hold");
         _data = new byte[bytes];
     }
 
@@ -37,8 +39,8 @@ public sealed class Tensor
         _shape = CheckShape(shape);
         ElementCount = Product(_shape);
         ArgumentNullException.ThrowIfNull(data);
-        if (data.LongLength != ElementCount * dtype.SizeOf())
-            throw new ArgumentException($"tensor {FormatShape(dtype, _shape)} needs {ElementCount * dtype.SizeOf()} bytes, the buffer has {data.LongLength}");
+        if (ElementCount > Array.MaxLength || data.LongLength != ElementCount * dtype.SizeOf())
+            throw new ArgumentException($"tensor {FormatShape(dtype, _shape)} needs {ElementCount * (decimal)dtype.SizeOf()} bytes, the buffer has {data.LongLength}");
         _data = data;
     }
 
@@ -196,12 +198,25 @@ public sealed class Tensor
         return sb.Append(']').ToString();
     }
 
-    /// <summary>Product of the dimensions (1 for a scalar).</summary>
+    /// <summary>
+    /// Product of the dimensions (1 for a scalar, 0 when any dimension is 0). When the true product of
+    /// non-negative dimensions does not fit a <see cref="long"/> (rank ≥ 3 with dimensions near 2^31), the
+    /// result is <see cref="long.MaxValue"/> instead of a wrapped-around value, so size checks still fail.
+    /// </summary>
     public static long Product(IReadOnlyList<int> shape)
     {
         long n = 1;
-        for (int i = 0; i < shape.Count; i++) n *= shape[i];
-        return n;
+        bool saturated = false;
+        for (int i = 0; i < shape.Count; i++)
+        {
+            int d = shape[i];
+            if (d == 0) return 0;
+            if (saturated) continue;
+            long m = n * d;
+            if (m / d != n) saturated = true;
+            else n = m;
+        }
+        return saturated ? long.MaxValue : n;
     }
 
     /// <summary>Resolves one -1 dimension against an element count.</summary>

@@ -22,6 +22,14 @@ public static class ShapeInference
     public const int MaxPropagatedElements = 4096;
 
     /// <summary>
+    /// Most elements one tensor (and so one dimension) may have: 2^31 − 1. Dimensions are <see cref="int"/>,
+    /// host tensors hold at most <see cref="Array.MaxLength"/> bytes, the CPU kernels index with spans and the CUDA
+    /// kernels with 32-bit element offsets. A node whose output would be larger fails shape inference with a
+    /// <see cref="GraphException"/> naming the node instead of overflowing later.
+    /// </summary>
+    public const long MaxTensorElements = int.MaxValue;
+
+    /// <summary>
     /// Infers the type of every value in <paramref name="graph"/>: graph inputs (declared shapes, or
     /// <paramref name="inputShapes"/> where given), initializers and every node output.
     /// </summary>
@@ -172,7 +180,11 @@ public static class ShapeInference
         if (node.Outputs.Count > r.Length && !(node.Op is DropoutOp or MaxPoolOp))
             throw new GraphException(node.Name, $"{node.Op.OpType} has {node.Outputs.Count} outputs; the engine supports {r.Length} (inference mode)");
         var result = new ValueInfo[Math.Min(r.Length, node.Outputs.Count)];
-        for (int i = 0; i < result.Length; i++) result[i] = new ValueInfo(node.Outputs[i], r[i].Item1, r[i].Item2);
+        for (int i = 0; i < result.Length; i++)
+        {
+            if (r[i].Item2 is { } shape) CheckElementCount(ctx, node.Outputs[i], shape);
+            result[i] = new ValueInfo(node.Outputs[i], r[i].Item1, r[i].Item2);
+        }
         return result;
     }
 
@@ -203,6 +215,33 @@ public static class ShapeInference
     }
 
     private static string Fmt(int[] s) => Tensor.FormatShape(s);
+
+    /// <summary>"[1099511627776, 1099511627776]" for a shape operand that may hold values beyond int.</summary>
+    private static string FmtLong(long[] s) => "[" + string.Join(", ", s) + "]";
+
+    /// <summary>Element count of the known dimensions of <paramref name="shape"/> (dynamic ones skipped), saturating at long.MaxValue.</summary>
+    private static long KnownElements(int[] shape) => Tensor.Product(shape.Where(d => d >= 0).ToArray());
+
+    /// <summary>"2,147,483,648" or, when the count saturated, "more than 9,223,372,036,854,775,807".</summary>
+    private static string Count(long n) => n == long.MaxValue
+        ? "more than " + long.MaxValue.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)
+        : n.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Fails when a fully or partly known output shape already has more than <see cref="MaxTensorElements"/> elements.</summary>
+    private static void CheckElementCount(Ctx c, string output, int[] shape)
+    {
+        long n = KnownElements(shape);
+        if (n > MaxTensorElements)
+            throw c.Fail($"output '{output}' {Fmt(shape)} would have {Count(n)} elements{(shape.Any(d => d < 0) ? " (known dimensions only)" : "")}, more than the {Count(MaxTensorElements)} (2^31 − 1) one tensor may hold");
+    }
+
+    /// <summary>A dimension computed in 64 bits, or a typed error naming the node when it exceeds 2^31 − 1.</summary>
+    private static int Dim(string nodeName, string opType, long value, string what)
+    {
+        if (value > MaxTensorElements)
+            throw new GraphException(nodeName, $"{opType}: {what} is {Count(value)}, more than {Count(MaxTensorElements)} (2^31 − 1), the most elements one tensor may hold");
+        return (int)value;
+    }
 
     /// <summary>Normalizes an axis in [−rank, rank) (or [−rank, rank] when <paramref name="inclusiveEnd"/>).</summary>
     private static int Axis(Ctx c, int axis, int rank, string what, bool inclusiveEnd = false)
@@ -256,10 +295,10 @@ public static class ShapeInference
         if (group <= 0) throw c.Fail($"group {group} must be positive");
         int m = ws[0];
         if (m >= 0 && m % group != 0) throw c.Fail($"weight has {m} output channels, not a multiple of group {group}");
-        if (xs[1] >= 0 && ws[1] >= 0 && xs[1] != ws[1] * group)
+        if (xs[1] >= 0 && ws[1] >= 0 && xs[1] != (long)ws[1] * group)
             throw c.Fail(group == 1
                 ? $"conv input has {xs[1]} channels, weight expects {ws[1]} (input '{x.Name}' {Fmt(xs)}, weight '{w.Name}' {Fmt(ws)})"
-                : $"conv input has {xs[1]} channels, weight expects {ws[1]}·group {group} = {ws[1] * group} (input '{x.Name}' {Fmt(xs)}, weight '{w.Name}' {Fmt(ws)})");
+                : $"conv input has {xs[1]} channels, weight expects {ws[1]}·group {group} = {(long)ws[1] * group} (input '{x.Name}' {Fmt(xs)}, weight '{w.Name}' {Fmt(ws)})");
         if (c.Opt(2) is { } b)
         {
             SameDType(c, x, b);
@@ -396,18 +435,14 @@ public static class ShapeInference
         if (x.Shape is null) return (x.DType, new[] { -1, -1 });
         int r = x.Shape.Length;
         int axis = Axis(c, op.Axis, r, "axis", inclusiveEnd: true);
-        return (x.DType, new[] { ProductOrDynamic(x.Shape[..axis]), ProductOrDynamic(x.Shape[axis..]) });
+        return (x.DType, new[] { ProductOrDynamic(c, x.Shape, 0, axis), ProductOrDynamic(c, x.Shape, axis, r) });
     }
 
-    private static int ProductOrDynamic(int[] dims)
+    private static int ProductOrDynamic(Ctx c, int[] shape, int from, int to)
     {
-        long p = 1;
-        foreach (var d in dims)
-        {
-            if (d < 0) return -1;
-            p *= d;
-        }
-        return checked((int)p);
+        var dims = shape[from..to];
+        if (dims.Any(d => d < 0)) return -1;
+        return Dim(c.Name, c.OpType, Tensor.Product(dims), $"the product of dimensions {from}..{to - 1} of {Fmt(shape)}");
     }
 
     /// <summary>ONNX Reshape's output shape for a known input shape and shape operand (0 copies unless allowzero, −1 inferred).</summary>
@@ -430,36 +465,41 @@ public static class ShapeInference
                 o[i] = input[i];
             }
             else if (t < 0) throw new GraphException(nodeName, $"Reshape: shape [{string.Join(", ", target)}] has the invalid entry {t}");
-            else o[i] = checked((int)t);
+            else o[i] = Dim(nodeName, "Reshape", t, $"dimension {i} of the target shape {FmtLong(target)}");
         }
         if (allowZero && infer >= 0 && o.Contains(0))
             throw new GraphException(nodeName, $"Reshape: shape [{string.Join(", ", target)}] has both 0 (allowzero=1) and -1");
 
         // Element counts: dynamic input dimensions cancel only when copied one to one by a 0 entry.
-        long inKnown = 1;
+        // Products saturate at long.MaxValue (Tensor.Product), so no count wraps around.
+        var inCounted = new List<int>();
         int inDynamic = 0;
         for (int i = 0; i < input.Length; i++)
         {
             bool copied = !allowZero && i < target.Length && target[i] == 0;
             if (input[i] < 0) { if (!copied) inDynamic++; }
-            else if (!copied) inKnown *= input[i];
+            else if (!copied) inCounted.Add(input[i]);
         }
-        long outKnown = 1;
+        var outCounted = new List<int>();
         for (int i = 0; i < target.Length; i++)
         {
             bool copied = !allowZero && target[i] == 0;
             if (i == infer || copied) continue;
-            outKnown *= o[i];
+            outCounted.Add(o[i]);
         }
+        long inKnown = Tensor.Product(inCounted), outKnown = Tensor.Product(outCounted);
+        long outElements = KnownElements(o);
+        if (outElements > MaxTensorElements)
+            throw new GraphException(nodeName, $"Reshape: the target shape {FmtLong(target)} gives {Fmt(o)}, {Count(outElements)} elements{(o.Any(d => d < 0) ? " without the inferred dimension" : "")}, more than the {Count(MaxTensorElements)} (2^31 − 1) one tensor may hold");
         if (inDynamic > 0) return o; // an inferred dimension stays dynamic
         if (infer >= 0)
         {
             if (outKnown == 0 || inKnown % outKnown != 0)
-                throw new GraphException(nodeName, $"Reshape: cannot reshape {Fmt(input)} to [{string.Join(", ", target)}]: {inKnown} elements are not divisible by {outKnown}");
-            o[infer] = checked((int)(inKnown / outKnown));
+                throw new GraphException(nodeName, $"Reshape: cannot reshape {Fmt(input)} to [{string.Join(", ", target)}]: {Count(inKnown)} elements are not divisible by {Count(outKnown)}");
+            o[infer] = Dim(nodeName, "Reshape", inKnown / outKnown, $"the inferred dimension {infer} of the target shape {FmtLong(target)} for input {Fmt(input)}");
         }
         else if (inKnown != outKnown)
-            throw new GraphException(nodeName, $"Reshape: cannot reshape {Fmt(input)} ({Tensor.Product(input)} elements) to {Fmt(o)} ({Tensor.Product(o)} elements)");
+            throw new GraphException(nodeName, $"Reshape: cannot reshape {Fmt(input)} ({Count(Tensor.Product(input))} elements) to {Fmt(o)} ({Count(Tensor.Product(o))} elements)");
         return o;
     }
 
@@ -471,7 +511,11 @@ public static class ShapeInference
         if (s.Shape is not null && s.Shape.Length != 1) throw c.Fail($"shape operand '{s.Name}' has shape {Fmt(s.Shape)}, expected 1-D");
         if (c.Const(1) is { } target)
         {
-            if (x.Shape is null) return (x.DType, target.ToInt64Array().Select(v => v > 0 ? (int)v : -1).ToArray());
+            if (x.Shape is null)
+            {
+                var t = target.ToInt64Array();
+                return (x.DType, t.Select((v, i) => v > 0 ? Dim(c.Name, c.OpType, v, $"dimension {i} of the target shape {FmtLong(t)}") : -1).ToArray());
+            }
             return (x.DType, ReshapeTarget(c.Name, x.Shape, target.ToInt64Array(), op.AllowZero));
         }
         if (s.Shape is { Length: 1 } && s.Shape[0] >= 0) return (x.DType, Enumerable.Repeat(-1, s.Shape[0]).ToArray());
@@ -562,7 +606,7 @@ public static class ShapeInference
             if (ss.Length != xs.Length) throw c.Fail($"blocked scale '{scale.Name}' has shape {Fmt(ss)}, expected rank {xs.Length} like the input {Fmt(xs)}");
             for (int i = 0; i < xs.Length; i++)
             {
-                int expect = i == axis ? (xs[i] < 0 ? -1 : (xs[i] + blockSize - 1) / blockSize) : xs[i];
+                int expect = i == axis ? (xs[i] < 0 ? -1 : (int)(((long)xs[i] + blockSize - 1) / blockSize)) : xs[i];
                 if (expect >= 0 && ss[i] >= 0 && ss[i] != expect)
                     throw c.Fail($"blocked scale '{scale.Name}' has shape {Fmt(ss)}; for input {Fmt(xs)}, axis {axis}, block_size {blockSize} dimension {i} must be {expect}");
             }
@@ -606,7 +650,7 @@ public static class ShapeInference
         {
             var dims = t.ToInt64Array();
             if (dims.Any(d => d < 0)) throw c.Fail($"shape [{string.Join(", ", dims)}] has a negative dimension");
-            return (dt, dims.Select(d => checked((int)d)).ToArray());
+            return (dt, dims.Select((d, i) => Dim(c.Name, c.OpType, d, $"dimension {i} of the shape {FmtLong(dims)}")).ToArray());
         }
         if (s.Shape is { Length: 1 } && s.Shape[0] >= 0) return (dt, Enumerable.Repeat(-1, s.Shape[0]).ToArray());
         return (dt, null);
@@ -743,7 +787,7 @@ public static class ShapeInference
                 else if (v.Shape[i] >= 0 && v.Shape[i] != o[i])
                     throw c.Fail($"input '{v.Name}' {Fmt(v.Shape)} differs from '{first.Name}' {Fmt(first.Shape)} in dimension {i} (only the concat axis {axis} may differ)");
             }
-            o[axis] = o[axis] < 0 || v.Shape[axis] < 0 ? -1 : o[axis] + v.Shape[axis];
+            o[axis] = o[axis] < 0 || v.Shape[axis] < 0 ? -1 : Dim(c.Name, c.OpType, (long)o[axis] + v.Shape[axis], $"the concatenated dimension {axis}");
         }
         return (first.DType, o);
     }

@@ -8,7 +8,7 @@ namespace Vgg.Engine.IR;
 public readonly record struct SpatialAxis(int Input, int Kernel, int Stride, int Dilation, int PadBegin, int PadEnd, int Output)
 {
     /// <summary>Extent of the dilated kernel: (Kernel − 1)·Dilation + 1.</summary>
-    public int EffectiveKernel => (Kernel - 1) * Dilation + 1;
+    public int EffectiveKernel => (int)((long)(Kernel - 1) * Dilation + 1);
 }
 
 /// <summary>
@@ -66,15 +66,21 @@ public static class SpatialGeometry
             if (k <= 0) throw new GraphException(nodeName, $"kernel length {k} on spatial axis {i} must be positive");
             if (s <= 0) throw new GraphException(nodeName, $"stride {s} on spatial axis {i} must be positive");
             if (d <= 0) throw new GraphException(nodeName, $"dilation {d} on spatial axis {i} must be positive");
-            int eff = (k - 1) * d + 1;
+            long effLong = (long)(k - 1) * d + 1;
+            if (effLong > int.MaxValue)
+                throw new GraphException(nodeName, $"spatial axis {i}: the dilated kernel (kernel {k} − 1)·dilation {d} + 1 = {effLong} is longer than 2^31 − 1");
+            int eff = (int)effLong;
             int pb, pe, o;
             switch (autoPad)
             {
                 case AutoPad.SameUpper:
                 case AutoPad.SameLower:
                     if (L < 0) { axes[i] = new SpatialAxis(L, k, s, d, -1, -1, -1); continue; }
-                    o = (L + s - 1) / s;
-                    int total = Math.Max(0, (o - 1) * s + eff - L);
+                    o = (int)(((long)L + s - 1) / s);
+                    long totalLong = Math.Max(0, (long)(o - 1) * s + eff - L);
+                    if (totalLong > int.MaxValue)
+                        throw new GraphException(nodeName, $"spatial axis {i}: SAME padding of input length {L} with stride {s} and window {eff} would need {totalLong} padding elements, more than 2^31 − 1");
+                    int total = (int)totalLong;
                     if (autoPad == AutoPad.SameUpper) { pb = total / 2; pe = total - pb; }
                     else { pe = total / 2; pb = total - pe; }
                     break;
@@ -106,8 +112,10 @@ public static class SpatialGeometry
         if (span < 0)
             throw new GraphException(nodeName, $"spatial axis {axis}: the window ({effectiveKernel}) is larger than the padded input ({input} + {padBegin} + {padEnd}); the output would be empty");
         long o = ceilMode ? (span + stride - 1) / stride + 1 : span / stride + 1;
-        if (ceilMode && (o - 1) * stride >= input + padBegin) o--;
-        return checked((int)o);
+        if (ceilMode && (o - 1) * stride >= (long)input + padBegin) o--;
+        if (o > int.MaxValue)
+            throw new GraphException(nodeName, $"spatial axis {axis}: output length {o} (input {input} + padding {padBegin} + {padEnd}, window {effectiveKernel}, stride {stride}) is more than 2^31 − 1");
+        return (int)o;
     }
 
     /// <summary>

@@ -101,10 +101,13 @@ public sealed record Conv2dLayer(string Name, int InChannels, int OutChannels, i
     private int Out(int l, int k, int s, int p, string? sourcePath, string axis)
     {
         if (l < 0) return -1;
-        int o = (l + 2 * p - k) / s + 1;
-        if (l + 2 * p < k)
+        long padded = l + 2L * p;
+        if (padded < k)
             throw Bad(sourcePath, $"input {axis} {I(l)} (+ 2·{I(p)} padding) is smaller than the kernel {I(k)}");
-        return o;
+        long o = (padded - k) / s + 1;
+        if (o > int.MaxValue)
+            throw Bad(sourcePath, $"output {axis} {o} (input {I(l)} + 2·{I(p)} padding) is more than 2^31 − 1");
+        return (int)o;
     }
 }
 
@@ -165,7 +168,7 @@ public sealed record MaxPool2dLayer(string Name, int Kernel, int Stride, int Pad
     public override int[] OutputShape(int[] input, string? sourcePath)
     {
         RequireImage(input, sourcePath);
-        if (2 * Padding > Kernel)
+        if (2L * Padding > Kernel)
             throw Bad(sourcePath, $"padding {I(Padding)} must be at most half the kernel {I(Kernel)} (PyTorch's rule)");
         return new[] { input[0], PoolOut(input[1], sourcePath, "height"), PoolOut(input[2], sourcePath, "width") };
     }
@@ -182,11 +185,11 @@ public sealed record MaxPool2dLayer(string Name, int Kernel, int Stride, int Pad
     public static int PoolSize(int l, int k, int s, int p, bool ceil)
     {
         if (l < 0) return -1;
-        int num = l + 2 * p - k + (ceil ? s - 1 : 0);
+        long num = l + 2L * p - k + (ceil ? s - 1L : 0);
         if (num < 0) return 0;
-        int o = num / s + 1;
-        if (ceil && (o - 1) * s >= l + p) o--;
-        return o;
+        long o = num / s + 1;
+        if (ceil && (o - 1) * s >= (long)l + p) o--;
+        return (int)Math.Min(o, int.MaxValue);
     }
 }
 
@@ -198,7 +201,7 @@ public sealed record AvgPool2dLayer(string Name, int Kernel, int Stride, int Pad
     public override int[] OutputShape(int[] input, string? sourcePath)
     {
         RequireImage(input, sourcePath);
-        if (2 * Padding > Kernel)
+        if (2L * Padding > Kernel)
             throw Bad(sourcePath, $"padding {I(Padding)} must be at most half the kernel {I(Kernel)} (PyTorch's rule)");
         int h = MaxPool2dLayer.PoolSize(input[1], Kernel, Stride, Padding, CeilMode);
         int w = MaxPool2dLayer.PoolSize(input[2], Kernel, Stride, Padding, CeilMode);
@@ -246,7 +249,9 @@ public sealed record FlattenLayer(string Name) : Layer(Name)
     {
         if (input.Any(d => d < 0)) return new[] { -1 };
         long n = Tensor.Product(input);
-        return new[] { checked((int)n) };
+        if (n > int.MaxValue)
+            throw Bad(sourcePath, $"flattening {Describe(input)} gives {(n == long.MaxValue ? "more than 2^63" : n.ToString("N0", CultureInfo.InvariantCulture))} features per image, more than 2^31 − 1 ({int.MaxValue.ToString("N0", CultureInfo.InvariantCulture)}), the most one tensor dimension may hold");
+        return new[] { (int)n };
     }
 }
 

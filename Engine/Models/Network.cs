@@ -23,7 +23,9 @@ public sealed class Network
     /// <param name="inputWidth">W in pixels, or −1.</param>
     /// <param name="layers">Layers in execution order; names unique and non-empty.</param>
     /// <param name="sourcePath">The spec file the network came from, for messages.</param>
-    /// <exception cref="ModelFormatException">Duplicate or empty layer name, or a layer whose input does not fit (channels, features, sizes), naming the layer.</exception>
+    /// <exception cref="ModelFormatException">Duplicate or empty layer name, a layer whose input does not fit (channels, features, sizes),
+    /// a parameter larger than one tensor buffer (<see cref="MaxParameterBytes"/>) or a layer output of more than 2^31 − 1 elements per
+    /// image, naming the layer (and the parameter's state-dict key). Checked before any weight is allocated.</exception>
     public Network(string name, int inputChannels, int inputHeight, int inputWidth, IEnumerable<Layer> layers, string? sourcePath = null)
     {
         Name = name;
@@ -49,8 +51,33 @@ public sealed class Network
         foreach (var l in _layers)
             if (names.Any(n => n.StartsWith(l.Name + ".", StringComparison.Ordinal)))
                 throw new ModelFormatException(sourcePath, l.Name, "a layer and a block share this name");
+        foreach (var l in _layers)
+            foreach (var p in l.Parameters)
+                CheckParameterSize(l, p, sourcePath);
         _shapes = InferShapes(inputHeight, inputWidth);
         Parameters = _layers.SelectMany(l => l.Parameters).ToArray();
+    }
+
+    /// <summary>
+    /// Largest float32 parameter (bytes) a network may declare: one host tensor buffer, <see cref="Array.MaxLength"/>
+    /// (2,147,483,591 bytes, about 2 GiB, i.e. 536,870,897 float32 values). torchvision VGG's largest weight
+    /// (classifier.0, 4096 × 25088) is 392 MiB.
+    /// </summary>
+    public static long MaxParameterBytes => Array.MaxLength;
+
+    /// <summary>Most elements one layer output may have per image (2^31 − 1, as <see cref="ShapeInference.MaxTensorElements"/>).</summary>
+    public const long MaxActivationElements = ShapeInference.MaxTensorElements;
+
+    private static string N(decimal v) => v.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static void CheckParameterSize(Layer layer, ParameterSpec p, string? sourcePath)
+    {
+        long elements = Tensor.Product(p.Shape);
+        long bytes = elements > MaxParameterBytes / sizeof(float) ? -1 : elements * sizeof(float);
+        if (bytes >= 0) return;
+        string size = elements == long.MaxValue ? "more than 2^63 elements" : $"{N(elements)} elements, {N(elements * (decimal)sizeof(float))} bytes ({(elements * (double)sizeof(float) / (1L << 30)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} GiB)";
+        throw new ModelFormatException(sourcePath, p.Key,
+            $"{Tensor.FormatShape(DType.Float32, p.Shape)} ({layer.Type} layer '{layer.Name}') would need {size}, more than one tensor buffer holds ({N(MaxParameterBytes)} bytes); check the layer's sizes");
     }
 
     /// <summary>The name of the graph input: "input".</summary>
@@ -86,13 +113,19 @@ public sealed class Network
     /// <summary>
     /// Per-layer output shapes for an input of <paramref name="height"/> × <paramref name="width"/> (−1: dynamic).
     /// </summary>
-    /// <exception cref="ModelFormatException">A layer's input does not fit, naming the layer.</exception>
+    /// <exception cref="ModelFormatException">A layer's input does not fit, or its output has more than 2^31 − 1 elements per image, naming the layer.</exception>
     public int[][] InferShapes(int height, int width)
     {
         var shapes = new int[_layers.Length][];
         int[] cur = { InputChannels, height, width };
         for (int i = 0; i < _layers.Length; i++)
+        {
             shapes[i] = cur = _layers[i].OutputShape(cur, SourcePath);
+            long elements = Tensor.Product(cur.Where(d => d >= 0).ToArray());
+            if (elements > MaxActivationElements)
+                throw new ModelFormatException(SourcePath, _layers[i].Name,
+                    $"{_layers[i].Type} layer: its output {Layer.Describe(cur)} has {(elements == long.MaxValue ? "more than 2^63" : N(elements))} elements per image{(cur.Any(d => d < 0) ? " (known sizes only)" : "")}, more than {N(MaxActivationElements)} (2^31 − 1), the most one tensor may hold");
+        }
         return shapes;
     }
 

@@ -26,8 +26,10 @@ public sealed record VggRecognition
 {
     /// <summary>
     /// "vgg16_bn" for an exact torchvision layout (any class count); "vgg16_bn-pruned" when the layer layout is
-    /// configuration D but conv widths differ; "vgg-style" otherwise; with "+gap-head", "+gap-linear-head",
-    /// "+custom-head" or "+no-head" when the head is not torchvision's.
+    /// configuration D but conv widths differ; "vgg16_bn-variant" when layout and widths are configuration D's but
+    /// the convs are not torchvision's otherwise (input channels other than 3, kernels other than 3×3, or bias-free
+    /// convs throughout); "vgg-style" otherwise; with "+gap-head", "+gap-linear-head", "+custom-head" or "+no-head"
+    /// when the head is not torchvision's.
     /// </summary>
     public required string Architecture { get; init; }
 
@@ -89,7 +91,8 @@ public sealed record VggRecognition
 /// <para>Rules, from how torchvision's <c>make_layers</c> and <c>VGG</c> number their modules:</para>
 /// <list type="bullet">
 /// <item><c>features.i.weight</c> of rank 4 is a Conv2d (padding k // 2, stride 1, bias when
-/// <c>features.i.bias</c> is present); <c>features.i.running_mean</c> marks a BatchNorm2d, which must directly
+/// <c>features.i.bias</c> is present; in a torchvision layout a conv without a bias among convs of its kind that
+/// have one is a missing key, an error); <c>features.i.running_mean</c> marks a BatchNorm2d, which must directly
 /// follow a conv. Each conv block is followed by a ReLU (the next index), and the next conv comes either directly
 /// after that ReLU or one index later, in which case a MaxPool2d(2, 2) sits between. A max-pool after the last
 /// block is assumed, as in every torchvision configuration. Any other gap is an error.</item>
@@ -110,12 +113,13 @@ public static class VggRecognizer
     private static readonly string[] ParamNames = { "weight", "bias", "running_mean", "running_var" };
 
     /// <summary>Recognises the tensors of <paramref name="stateDict"/>.</summary>
-    /// <exception cref="ModelMismatchException">The keys or shapes do not look like a VGG; names the first offending key and what was expected.</exception>
+    /// <exception cref="ModelMismatchException">The keys or shapes do not look like a VGG, or a torchvision layout lacks
+    /// a conv bias its other convs have; names the first offending (or missing) key and what was expected.</exception>
     public static VggRecognition Recognize(StateDict stateDict) =>
         Recognize(stateDict.Select(kv => (kv.Key, kv.Value.ShapeArray())), stateDict.SourcePath);
 
     /// <summary>Recognises a state dict given only its keys and shapes (no tensor data needed).</summary>
-    /// <exception cref="ModelMismatchException">The keys or shapes do not look like a VGG; names the first offending key and what was expected.</exception>
+    /// <exception cref="ModelMismatchException">As <see cref="Recognize(StateDict)"/>.</exception>
     public static VggRecognition Recognize(IEnumerable<(string Key, int[] Shape)> entries, string? sourcePath = null)
     {
         const string KeyForm = "a VGG state-dict key: features.<i>.{weight,bias,running_mean,running_var} or classifier[.<i>].{weight,bias,running_mean,running_var}";
@@ -159,6 +163,7 @@ public static class VggRecognizer
 
         // ---- features ----
         var items = new List<VggFeature>();
+        var convs = new List<(string WeightKey, int OutChannels, bool BatchNorm, bool Bias)>();
         var layout = new List<int>();
         int inChannels = 0, channels = 0, reluIndex = -1;
         bool allBn = true;
@@ -191,6 +196,7 @@ public static class VggRecognizer
             if (bn) CheckBatchNorm(features[i + 1], outC, sourcePath, $"features.{i + 1}");
             allBn &= bn;
             items.Add(new VggConv(outC, w.Shape[2], w.Shape[3], bn, bias));
+            convs.Add((w.Key, outC, bn, bias));
             layout.Add(outC);
             channels = outC;
             reluIndex = i + (bn ? 2 : 1);
@@ -276,12 +282,14 @@ public static class VggRecognizer
 
         // ---- name ----
         string? config = TorchvisionVgg.Configs.FirstOrDefault(kv => SameLayout(kv.Value, layout)).Key;
-        bool standard = config is not null && TorchvisionVgg.Configs[config].SequenceEqual(layout) && inChannels == 3
+        if (config is not null) CheckConvBiases(convs, config, sourcePath);
+        bool standardWidths = config is not null && TorchvisionVgg.Configs[config].SequenceEqual(layout);
+        bool standard = standardWidths && inChannels == 3
             && items.OfType<VggConv>().All(c => c.KernelH == 3 && c.KernelW == 3 && c.Bias);
         bool anyBn = items.OfType<VggConv>().Any(c => c.BatchNorm);
         string name = config is null || (anyBn && !allBn)
             ? "vgg-style" + (anyBn ? "_bn" : "")
-            : TorchvisionVgg.ArchitectureName(config, allBn) + (standard ? "" : "-pruned");
+            : TorchvisionVgg.ArchitectureName(config, allBn) + (standard ? "" : standardWidths ? "-variant" : "-pruned");
         name += head switch
         {
             VggHeadKind.None => "+no-head",
@@ -305,6 +313,30 @@ public static class VggRecognizer
             KeyPrefix = prefix ?? "",
             Network = network,
         };
+    }
+
+    /// <summary>
+    /// In a torchvision layout (cfg A/B/D/E), a conv without a bias beside convs of the same kind (with or without
+    /// BatchNorm) that have one is a key missing from the file, not a bias-free conv: PyTorch's strict
+    /// <c>load_state_dict</c> reports it missing, and so does this. Nets whose BatchNorm convs are all bias-free
+    /// (<c>Conv2d(bias=False)</c> before <c>BatchNorm2d</c>) and VGG-style nets with another layout are not affected.
+    /// </summary>
+    private static void CheckConvBiases(List<(string WeightKey, int OutChannels, bool BatchNorm, bool Bias)> convs, string config, string? sourcePath)
+    {
+        foreach (bool bn in new[] { false, true })
+        {
+            var group = convs.Where(c => c.BatchNorm == bn).ToList();
+            var missing = group.Where(c => !c.Bias).ToList();
+            if (missing.Count == 0 || missing.Count == group.Count) continue;
+            static string BiasKey(string weightKey) => weightKey[..^"weight".Length] + "bias";
+            var first = missing[0];
+            var others = group.Where(c => c.Bias).Select(c => BiasKey(c.WeightKey)).ToList();
+            string list = string.Join(", ", missing.Select(c => "'" + BiasKey(c.WeightKey) + "'"));
+            throw new ModelMismatchException(sourcePath, BiasKey(first.WeightKey),
+                $"a Conv2d bias {Tensor.FormatShape(new[] { first.OutChannels })}: the layout is torchvision's cfg {config} and the other {(bn ? "BatchNorm " : "")}convs carry biases ({others[0]}{(others.Count > 1 ? $" and {others.Count - 1} more" : "")})",
+                "no such key",
+                $"{missing.Count} missing key(s): {list}; the file lacks a tensor that the model's other convs have (a deleted or renamed key?)");
+        }
     }
 
     private static (string Key, int[] Shape) LinearWeight(Dictionary<string, (string Key, int[] Shape)> e, string? sourcePath)
