@@ -74,7 +74,8 @@ internal static class InspectCommand
         catch (ModelMismatchException e)
         {
             sb.Append("architecture: not recognised as a torchvision VGG: ").Append(e.Message).Append('\n');
-            if (!e.Message.Contains("--spec", StringComparison.Ordinal))
+            // (a torchvision layout with a key missing is a damaged checkpoint, not a custom net)
+            if (!e.Message.Contains("--spec", StringComparison.Ordinal) && !e.Message.Contains("missing key", StringComparison.Ordinal))
                 sb.Append("              describe the net with a JSON model spec and pass it with --spec (see models/README.md)\n");
         }
         return sb.ToString();

@@ -136,7 +136,7 @@ public static class VggRecognizer
             var segs = key.Split('.').Where(s => s != "module").ToArray();
             int a = Array.FindIndex(segs, s => s is "features" or "classifier");
             if (a < 0)
-                throw new ModelMismatchException(sourcePath, key, KeyForm, "a key outside features.* and classifier.*", "the state dict does not look like a torchvision VGG; describe the net with a JSON model spec (--spec)");
+                throw new ModelMismatchException(sourcePath, key, KeyForm, "a key outside features.* and classifier.*", "the state dict does not look like a torchvision VGG; describe the net with a JSON model spec (ModelFactory.FromSpec; the CLI's --spec FILE; see models/README.md)");
             var p = string.Concat(segs.Take(a).Select(s => s + "."));
             if (prefix is null) { prefix = p; prefixKey = key; }
             else if (p != prefix)

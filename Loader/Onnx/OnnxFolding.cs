@@ -178,6 +178,9 @@ internal static class OnnxFolding
             var dims = shapeT.ToInt64Array();
             if (dims.Any(d => d < 0 || d > int.MaxValue)) continue;
             var value = cs.Value ?? Tensor.Scalar(0f);
+            // Too large to fold into one buffer: left to shape inference, which names the node and the limit.
+            double bytes = dims.Aggregate(1.0, (p, d) => p * d) * value.DType.SizeOf();
+            if (bytes > Array.MaxLength) continue;
             var t = new Tensor(value.DType, dims.Select(d => (int)d).ToArray());
             int size = value.DType.SizeOf();
             var dst = t.Bytes;

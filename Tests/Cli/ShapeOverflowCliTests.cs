@@ -55,4 +55,23 @@ public class ShapeOverflowCliTests
         IsOneLineModelError(r, "node 'Reshape_0'", "Reshape", "[1099511627776, 1099511627776]", "2^31 − 1");
         Assert.That(File.Exists(tmp.File("o.npy")), Is.False, "nothing written");
     }
+
+    [Test]
+    public void RunAnOnnxConstantOfShapeTooLargeForOneBuffer()
+    {
+        // ConstantOfShape [100000, 100000] (10^10 floats): the importer's constant folding leaves it to shape inference,
+        // which names the node, instead of failing to allocate it.
+        using var tmp = new TempDir();
+        var shape = new TensorProto { Name = "sh", DataType = 7 };
+        shape.Dims.Add(2);
+        shape.Int64Data.AddRange(new[] { 100_000L, 100_000L });
+        var graph = Graph(new[] { Float("x", 1, 4) }, new[] { Float("y", -1, -1) },
+            new[] { Node("ConstantOfShape", "Fill_0", new[] { "sh" }, new[] { "c" }), Node("Add", "Add_0", new[] { "x", "c" }, new[] { "y" }) }, new[] { shape });
+        var onnx = Save(Model(13, graph), tmp.Path);
+        var input = tmp.File("x.npy");
+        Npy.Write(input, Tensor.From(new[] { 0.5f, 1.5f, 2.5f, 3.5f }, 1, 4));
+        var r = Run("run", "--weights", onnx, "--input", input, "--output", tmp.File("o.npy"));
+        IsOneLineModelError(r, "Fill_0", "ConstantOfShape");
+        Assert.That(File.Exists(tmp.File("o.npy")), Is.False, "nothing written");
+    }
 }
