@@ -232,7 +232,8 @@ public static class ShapeInference
     {
         long n = KnownElements(shape);
         if (n > MaxTensorElements)
-            throw c.Fail($"output '{output}' {Fmt(shape)} would have {Count(n)} elements{(shape.Any(d => d < 0) ? " (known dimensions only)" : "")}, more than the {Count(MaxTensorElements)} (2^31 − 1) one tensor may hold");
+            throw c.Fail($"output '{output}' {Fmt(shape)} would have {Count(n)} elements{(shape.Any(d => d < 0) ? " (known dimensions only)" : "")}, more than the {Count(MaxTensorElements)} (2^31 − 1) one tensor may hold" +
+                (shape.Length > 1 && shape[0] > 1 && n / shape[0] <= MaxTensorElements ? $"; run the batch of {shape[0]} in parts of at most {MaxTensorElements / (n / shape[0])}" : ""));
     }
 
     /// <summary>A dimension computed in 64 bits, or a typed error naming the node when it exceeds 2^31 − 1.</summary>

@@ -44,6 +44,14 @@ public class ShapeOverflowTests
     }
 
     [Test]
+    public void ABatchTooLargeForOneTensorSaysHowToSplitIt()
+    {
+        // VGG-16's first conv output at batch 700: 700·64·224·224 = 2,247,884,800 elements; 668 images fit.
+        var e = Fails(new UnaryOp(UnaryKind.Relu), new[] { V("x", 700, 64, 224, 224) });
+        Assert.That(e.Message, Does.Contain("run the batch of 700 in parts of at most 668"));
+    }
+
+    [Test]
     public void ReshapeWhoseDimensionsFitButWhoseElementCountDoesNotIsAGraphError()
     {
         // 65536·65536 = 2^32 elements: each dimension is an int, the tensor is not.
