@@ -28,6 +28,8 @@ public static class WeightsFile
     /// <item>PyTorch tar checkpoint (torch.save before 0.4),</item>
     /// <item>safetensors.</item>
     /// </list>
+    /// (A file that is none of these but has a '{' at byte 8 or a .safetensors name is reported by the safetensors
+    /// reader, e.g. "safetensors header length N exceeds the file size".) Zip entries are checked against their CRC-32.
     /// The top-level object must be a dict: either the state dict itself (keys to tensors; nested dicts
     /// flatten to dotted keys, e.g. <c>{"layer1": {"weight": t}}</c> gives <c>layer1.weight</c>) or a
     /// checkpoint dict holding it under one of <see cref="WrapperKeys"/>

@@ -304,6 +304,6 @@ internal static class ImageContainer
     /// </summary>
     private static ImageDecodeException Truncated(ReadOnlySpan<byte> d, string? name, string where) =>
         d.Length >= 4 && d[^2] == 0xFF && d[^1] == 0xD9
-            ? new(name, $"corrupt JPEG: the marker structure runs past the end of the data at byte {d.Length} ({where}), yet the data ends with an EOI marker (FF D9): the file is complete but damaged, not truncated")
+            ? new(name, $"corrupt JPEG: the marker walk reaches the end of the data at byte {d.Length} {where}, yet the data ends with an EOI marker (FF D9): the file is complete but damaged (e.g. flipped bytes read as a marker), not truncated")
             : new(name, $"truncated JPEG: the data ends at byte {d.Length} {where}, before the EOI marker (FF D9)");
 }
