@@ -297,16 +297,16 @@ internal sealed class PickleMachine
 
             // ---- strings and bytes
             case (byte)'S': Push(DecodeQuoted(ReadLine())); return; // STRING (protocol 0 repr)
-            case (byte)'T': Push(Utf8(ReadExact(ReadLength32()))); return; // BINSTRING (Python 2 str)
+            case (byte)'T': Push(Utf8(ReadExact(ReadLength32("BINSTRING", signed: true)))); return; // BINSTRING (Python 2 str)
             case (byte)'U': Push(Utf8(ReadExact(ReadByte()))); return; // SHORT_BINSTRING
             case (byte)'V': Push(DecodeRawUnicodeEscape(ReadLine())); return; // UNICODE
-            case (byte)'X': Push(Utf8(ReadExact(ReadLength32()))); return; // BINUNICODE
+            case (byte)'X': Push(Utf8(ReadExact(ReadLength32("BINUNICODE")))); return; // BINUNICODE
             case 0x8c: Push(Utf8(ReadExact(ReadByte()))); return; // SHORT_BINUNICODE
-            case 0x8d: Push(Utf8(ReadExact(ReadLength64()))); return; // BINUNICODE8
-            case (byte)'B': Push(ReadExact(ReadLength32()).ToArray()); return; // BINBYTES
+            case 0x8d: Push(Utf8(ReadExact(ReadLength64("BINUNICODE8")))); return; // BINUNICODE8
+            case (byte)'B': Push(ReadExact(ReadLength32("BINBYTES")).ToArray()); return; // BINBYTES
             case (byte)'C': Push(ReadExact(ReadByte()).ToArray()); return; // SHORT_BINBYTES
-            case 0x8e: Push(ReadExact(ReadLength64()).ToArray()); return; // BINBYTES8
-            case 0x96: Push(ReadExact(ReadLength64()).ToArray()); return; // BYTEARRAY8
+            case 0x8e: Push(ReadExact(ReadLength64("BINBYTES8")).ToArray()); return; // BINBYTES8
+            case 0x96: Push(ReadExact(ReadLength64("BYTEARRAY8")).ToArray()); return; // BYTEARRAY8
 
             // ---- containers
             case (byte)')': Push(PyTuple.Empty); return; // EMPTY_TUPLE
@@ -601,17 +601,27 @@ internal sealed class PickleMachine
         return (byte)b;
     }
 
-    private int ReadLength32()
+    /// <summary>
+    /// A 4-byte little-endian length, unsigned as CPython's pickle reads it for BINUNICODE and BINBYTES ('&lt;I');
+    /// signed for BINSTRING ('&lt;i', where CPython refuses a negative count). Checked against the bytes left.
+    /// </summary>
+    private int ReadLength32(string opcode, bool signed = false)
     {
-        int n = BinaryPrimitives.ReadInt32LittleEndian(ReadExact(4));
-        if (n < 0) throw Fail($"negative length {n}");
-        return n;
+        var b = ReadExact(4);
+        long n = signed ? BinaryPrimitives.ReadInt32LittleEndian(b) : BinaryPrimitives.ReadUInt32LittleEndian(b);
+        if (n < 0) throw Fail($"{opcode} byte count {n} is negative");
+        return CheckLength(opcode, (ulong)n);
     }
 
-    private int ReadLength64()
+    /// <summary>An 8-byte little-endian unsigned length ('&lt;Q'), checked against the bytes left.</summary>
+    private int ReadLength64(string opcode) => CheckLength(opcode, BinaryPrimitives.ReadUInt64LittleEndian(ReadExact(8)));
+
+    private int CheckLength(string opcode, ulong n)
     {
-        long n = BinaryPrimitives.ReadInt64LittleEndian(ReadExact(8));
-        if (n < 0 || n > int.MaxValue) throw Fail($"length {n} out of range");
+        long left = _end - _s.Position;
+        if (n > (ulong)Math.Max(0, left))
+            throw Fail($"{opcode} length {n} exceeds the remaining {left} bytes: the pickle ends early (corrupt or truncated file)");
+        if (n > int.MaxValue) throw Fail($"{opcode} length {n} is more than one buffer can hold");
         return (int)n;
     }
 

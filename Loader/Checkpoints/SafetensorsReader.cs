@@ -48,14 +48,17 @@ internal static class SafetensorsReader
     public static StateDict Read(string path, Stream s, ILogger? log)
     {
         long fileLength = s.Length;
+        if (fileLength < 8)
+            throw new ModelFormatException(path, "header", $"the file is {fileLength} bytes, shorter than the 8-byte header length that starts a safetensors file");
         var lenBytes = new byte[8];
         s.Position = 0;
         s.ReadExactly(lenBytes);
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
+        if (n > (ulong)(fileLength - 8))
+            throw new ModelFormatException(path, "header",
+                $"safetensors header length {n} exceeds the file size ({fileLength} bytes, {fileLength - 8} after the length field){(n > MaxHeaderBytes ? $" and the format's limit of {MaxHeaderBytes} bytes" : "")}: truncated file or not safetensors");
         if (n > MaxHeaderBytes)
             throw new ModelFormatException(path, "header", $"safetensors header length {n} exceeds the format's limit of {MaxHeaderBytes} bytes");
-        if ((long)n > fileLength - 8)
-            throw new ModelFormatException(path, "header", $"safetensors header length {n} is more than the {fileLength - 8} bytes after the length field: truncated file or not safetensors");
         var header = new byte[n];
         s.ReadExactly(header);
         long dataStart = 8 + (long)n;

@@ -28,6 +28,8 @@ public static class WeightsFile
     /// <item>PyTorch tar checkpoint (torch.save before 0.4),</item>
     /// <item>safetensors.</item>
     /// </list>
+    /// (A file that is none of these but has a '{' at byte 8 or a .safetensors name is reported by the safetensors
+    /// reader, e.g. "safetensors header length N exceeds the file size".) Zip entries are checked against their CRC-32.
     /// The top-level object must be a dict: either the state dict itself (keys to tensors; nested dicts
     /// flatten to dotted keys, e.g. <c>{"layer1": {"weight": t}}</c> gives <c>layer1.weight</c>) or a
     /// checkpoint dict holding it under one of <see cref="WrapperKeys"/>
@@ -110,11 +112,18 @@ public static class WeightsFile
         if (SafetensorsReader.LooksLikeSafetensors(head, length))
             return SafetensorsReader.Read(path, fs, log);
 
-        throw new ModelFormatException(path, null, DescribeUnknown(head, length));
+        // Not plausible as safetensors, but meant as one (its JSON header opens at byte 8, or the file is named
+        // *.safetensors and is not a web page or LFS pointer): the safetensors reader names what is wrong, e.g.
+        // a header length larger than the file.
+        var other = DescribeKnownOther(head, length);
+        if (other is null && ((head.Length >= 9 && head[8] == (byte)'{') || path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)))
+            return SafetensorsReader.Read(path, fs, log);
+
+        throw new ModelFormatException(path, null, other ?? DescribeUnknown(head, length));
     }
 
-    /// <summary>A message for content that is none of the formats: say what it looks like instead.</summary>
-    private static string DescribeUnknown(byte[] head, long length)
+    /// <summary>What content that is none of the formats is instead (Git LFS pointer, HTML page, bare pickle), or null.</summary>
+    private static string? DescribeKnownOther(byte[] head, long length)
     {
         var text = Encoding.UTF8.GetString(head).TrimStart('\uFEFF', ' ', '\t', '\r', '\n');
         if (text.StartsWith("version https://git-lfs.github.com/spec/", StringComparison.Ordinal))
@@ -127,6 +136,12 @@ public static class WeightsFile
             return "this is an HTML page, not a checkpoint: the download saved a web page (a login, consent or error page, or a Google Drive/GitHub 'view' page) instead of the file. Download the raw file";
         if (head[0] == 0x80)
             return "a bare pickle without torch's header (no zip archive and no legacy magic number 0x1950a86a20f9469cfc6c); expected a file written by torch.save";
+        return null;
+    }
+
+    /// <summary>A message for content that is none of the formats and nothing else recognisable.</summary>
+    private static string DescribeUnknown(byte[] head, long length)
+    {
         var hex = Convert.ToHexString(head.AsSpan(0, Math.Min(head.Length, 16))).ToLowerInvariant();
         return $"unrecognised content ({length} bytes, starting with 0x{hex}); expected a PyTorch zip checkpoint (starts with 'PK'), a legacy torch.save stream (pickled magic number 0x1950a86a20f9469cfc6c), a torch tar checkpoint, or safetensors (8-byte header length then '{{')";
     }

@@ -93,6 +93,7 @@ internal static class PilDecoder
         long pixels = (long)info.Width * info.Height;
         if (pixels > maxPixels)
             throw new ImageDecodeException(name, $"{info.Width}×{info.Height} = {pixels} pixels exceeds the decode limit of {maxPixels} pixels (ImageDecodeOptions.MaxPixels); refused before decoding");
+        if (format == EncodedFormat.Png) ImageContainer.CheckPngImageData(data, name); // after the pixel limit: bounded work
         string desc = format == EncodedFormat.Png ? DescribePng(info) : $"JPEG, {info.PixelType.BitsPerPixel / 8} component(s)";
         return new Header(format, info.Width, info.Height, desc);
     }

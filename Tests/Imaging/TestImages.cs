@@ -57,6 +57,31 @@ internal static class TestImages
         return m.ToArray();
     }
 
+    /// <summary>zlib (RFC 1950) compression of <paramref name="raw"/>, for hand-made IDAT data.</summary>
+    public static byte[] Zlib(ReadOnlySpan<byte> raw)
+    {
+        using var z = new MemoryStream();
+        using (var zs = new ZLibStream(z, CompressionLevel.Optimal, leaveOpen: true)) zs.Write(raw);
+        return z.ToArray();
+    }
+
+    /// <summary>A PNG with the given IHDR fields and <paramref name="idat"/> as the data of one IDAT chunk, written as is.</summary>
+    public static byte[] PngWithIdat(uint width, uint height, byte colorType, byte bitDepth, byte interlace, byte[] idat)
+    {
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = bitDepth;
+        ihdr[9] = colorType;
+        ihdr[12] = interlace;
+        using var m = new MemoryStream();
+        m.Write(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A });
+        m.Write(Chunk("IHDR", ihdr));
+        m.Write(Chunk("IDAT", idat));
+        m.Write(Chunk("IEND", ReadOnlySpan<byte>.Empty));
+        return m.ToArray();
+    }
+
     /// <summary>An 8-bit grayscale PNG of seeded random pixels.</summary>
     public static byte[] GrayPng(int width, int height, int seed)
     {
