@@ -4,9 +4,10 @@ using Vgg.Engine.Cpu.Ops;
 namespace Vgg.Engine.Tests.CpuKernels;
 
 /// <summary>
-/// <see cref="FastGemmKernel.RowMajorGemv"/>: a Linear layer at batch ≤ 8 reads torch's weight [N, K] in place (no
+/// <see cref="FastGemmKernel.RowMajorGemv"/>: a Linear layer at batch 1 reads torch's weight [N, K] in place (no
 /// packed copy) and agrees with a float64 reference and with the packed-panel path on odd sizes (N not a multiple of
-/// the 16-column task or of 4, K past the 4096 chunk and not a multiple of the vector width).
+/// the 16-column task or of 4, K past the 4096 chunk and not a multiple of the vector width); batches of two or
+/// more use the packed panels.
 /// </summary>
 public class InPlaceLinearTests
 {
@@ -30,10 +31,9 @@ public class InPlaceLinearTests
 
     [TestCase(1, 37, 5003, 1f, false)]
     [TestCase(1, 64, 4096, 1f, true)]
-    [TestCase(2, 19, 9000, 0.5f, true)]
-    [TestCase(3, 33, 17, 1f, false)]
-    [TestCase(5, 40, 8193, 1f, true)]
-    [TestCase(8, 21, 4099, 2f, false)]
+    [TestCase(1, 19, 9000, 0.5f, true)]
+    [TestCase(1, 3, 17, 1f, false)]
+    [TestCase(1, 40, 8193, 2f, true)]
     public void MatchesTheReferenceAndThePackedPanels(int m, int n, int k, float alpha, bool relu)
     {
         Assume.That(FastConvStep.Enabled, "fast kernels switched off (VGG_CPU_FAST_KERNELS=0)");
@@ -82,12 +82,12 @@ public class InPlaceLinearTests
     }
 
     [Test]
-    public void NineRowsUseThePackedPanels()
+    public void TwoRowsUseThePackedPanels()
     {
         var rng = new Random(9);
         var b = Tensor.FromSpan<float>(Random(rng, 20 * 30), 20, 30);
-        var cache = new WeightCache();
-        var prepared = new FastGemmKernel(new PackedGemmKernel()).Prepare(FastGemmKernel.MaxInPlaceRows + 1, 20, 30, false, true, 1f, false, b, 2, cache);
-        Assert.That(prepared, Is.Not.InstanceOf<FastGemmKernel.RowMajorGemv>());
+        var kernel = new FastGemmKernel(new PackedGemmKernel());
+        Assert.That(kernel.Prepare(1, 20, 30, false, true, 1f, false, b, 2, new WeightCache()), Is.InstanceOf<FastGemmKernel.RowMajorGemv>());
+        Assert.That(kernel.Prepare(2, 20, 30, false, true, 1f, false, b, 2, new WeightCache()), Is.Not.InstanceOf<FastGemmKernel.RowMajorGemv>());
     }
 }

@@ -29,18 +29,21 @@ internal sealed class FastGemmKernel : IGemmKernel
     public string Name => $"panel gemm {CpuSimd.Default}";
 
     /// <summary>
-    /// Most rows of A that read a transposed B (torch's Linear weight [N, K]) in place instead of packing it: up to
-    /// this batch the product is bound by streaming the weights, which the row-major kernel does at the same speed,
-    /// and the model's weights are not held a second time (VGG-16's classifier: 471 MiB).
+    /// Most rows of A that read a transposed B (torch's Linear weight [N, K]) in place instead of packing it. At one
+    /// row (batch 1, the latency case) the product is a GEMV bound by streaming the weights, which the row-major
+    /// kernel does as fast as the panels (VGG-16 fc6: 12.6 vs 12.1 ms on 2 threads here), and the model's weights are
+    /// not held a second time (VGG-16's classifier: 471 MiB). From two rows on, the panels' 6×64 micro-kernel reuses
+    /// each weight for several rows and is 3.5× faster than dot products over rows (fc6 at batch 8: 11.3 vs 39.6 ms),
+    /// so larger batches pack the weights (once per backend, shared by every plan).
     /// </summary>
-    public const int MaxInPlaceRows = RowMajorGemv.MaxRows;
+    public const int MaxInPlaceRows = 1;
 
     public IPreparedGemm Prepare(int m, int n, int k, bool transA, bool transB, float alpha, bool relu, Tensor? constantB, int threads, WeightCache cache)
     {
         if (!FastConvStep.Enabled || constantB is null || transA || m < 1 || n < 1 || k < 1 || constantB.DType != DType.Float32)
             return _fallback.Prepare(m, n, k, transA, transB, alpha, relu, constantB, threads, cache);
         if (transB && m <= MaxInPlaceRows && InPlaceEnabled)
-            return new RowMajorGemv(m, n, k, alpha, relu, constantB);
+            return new RowMajorGemv(n, k, alpha, relu, constantB);
         var panels = cache.GetOrAdd(constantB, $"cpukernels-panels64-{(transB ? "t" : "n")}-k{k}-n{n}", () => new Panels64(constantB, k, n, transB));
         return new Prepared(m, n, k, alpha, relu, panels, CpuSimd.Default);
     }
@@ -129,28 +132,28 @@ internal sealed class FastGemmKernel : IGemmKernel
     internal static bool InPlaceEnabled { get; set; } = Environment.GetEnvironmentVariable("VGG_CPU_FC_PACK") != "1";
 
     /// <summary>
-    /// Y[M, N] += Alpha·A[M, K]·Bᵀ with B the constant [N, K] read in place (row-major, as torch stores a Linear
-    /// weight), then ReLU; M ≤ <see cref="MaxRows"/>. A task is a block of <see cref="Columns"/> outputs (rows of B);
-    /// the reduction runs in chunks of <see cref="KChunk"/> so that the chunk of A (≤ 8 × 16 KiB) stays in L2 while the
-    /// weights stream through once. One row of B against every row of A: 8 accumulators (one per row of A); at M = 1,
-    /// four rows of B with two accumulators each. Vector&lt;float&gt; (256-bit on x64, 128-bit on Arm64): the loop is
-    /// bound by memory bandwidth, not by vector width.
+    /// y[N] += Alpha·Bᵀ·a for one row a[K] with B the constant [N, K] read in place (row-major, as torch stores a
+    /// Linear weight), then ReLU. A task is a block of <see cref="Columns"/> outputs (rows of B); the reduction runs
+    /// in chunks of <see cref="KChunk"/> so that the chunk of a (16 KiB) stays in L1 while four weight rows stream,
+    /// two accumulators each. Vector&lt;float&gt; (256-bit on x64, 128-bit on Arm64): the loop is bound by memory
+    /// bandwidth, not by vector width.
     /// </summary>
     internal sealed unsafe class RowMajorGemv : IPreparedGemm
     {
-        public const int MaxRows = 8;
         public const int Columns = 16;
         public const int KChunk = 4096;
-        private readonly int _m, _n, _k;
+
+        /// <summary>For plan printouts and profiles: the weights are read where they are, not packed.</summary>
+        public const string Name = "gemv in place (weights unpacked)";
+        private readonly int _n, _k;
         private readonly float _alpha;
         private readonly bool _relu;
         private readonly Tensor _b;
 
-        public RowMajorGemv(int m, int n, int k, float alpha, bool relu, Tensor b)
+        public RowMajorGemv(int n, int k, float alpha, bool relu, Tensor b)
         {
-            if (m > MaxRows) throw new ArgumentOutOfRangeException(nameof(m), $"at most {MaxRows} rows, got {m}");
             if (b.ElementCount != (long)n * k) throw new ArgumentException($"B has {b.ElementCount} values, expected N·K = {(long)n * k}", nameof(b));
-            (_m, _n, _k, _alpha, _relu, _b) = (m, n, k, alpha, relu, b);
+            (_n, _k, _alpha, _relu, _b) = (n, k, alpha, relu, b);
         }
 
         public int Tasks => (_n + Columns - 1) / Columns;
@@ -160,38 +163,28 @@ internal sealed class FastGemmKernel : IGemmKernel
         public void Execute(int task, float* a, float* bIgnored, float* y, float* ws)
         {
             int j0 = task * Columns, cols = Math.Min(Columns, _n - j0);
-            float* sums = stackalloc float[Columns * MaxRows]; // [column][row of A]
-            new Span<float>(sums, Columns * MaxRows).Clear();
+            float* sums = stackalloc float[Columns];
+            new Span<float>(sums, Columns).Clear();
             fixed (float* w = _b.AsSpan<float>())
             {
                 for (int k0 = 0; k0 < _k; k0 += KChunk)
                 {
-                    int klen = Math.Min(KChunk, _k - k0);
-                    if (_m == 1)
-                    {
-                        int c = 0;
-                        for (; c + 4 <= cols; c += 4)
-                            Dot4(w + (long)(j0 + c) * _k + k0, _k, a + k0, klen, sums + c * MaxRows);
-                        for (; c < cols; c++)
-                            sums[c * MaxRows] += Dot1(w + (long)(j0 + c) * _k + k0, a + k0, klen);
-                    }
-                    else
-                        for (int c = 0; c < cols; c++)
-                            DotRows(w + (long)(j0 + c) * _k + k0, a + k0, _k, _m, klen, sums + c * MaxRows);
+                    int klen = Math.Min(KChunk, _k - k0), c = 0;
+                    for (; c + 4 <= cols; c += 4)
+                        Dot4(w + (long)(j0 + c) * _k + k0, _k, a + k0, klen, sums + c);
+                    for (; c < cols; c++)
+                        sums[c] += Dot1(w + (long)(j0 + c) * _k + k0, a + k0, klen);
                 }
             }
-            for (int r = 0; r < _m; r++)
+            float* dst = y + j0;
+            for (int c = 0; c < cols; c++)
             {
-                float* dst = y + (long)r * _n + j0;
-                for (int c = 0; c < cols; c++)
-                {
-                    float v = dst[c] + _alpha * sums[c * MaxRows + r];
-                    dst[c] = _relu && v < 0f ? 0f : v;
-                }
+                float v = dst[c] + _alpha * sums[c];
+                dst[c] = _relu && v < 0f ? 0f : v;
             }
         }
 
-        /// <summary>Four rows of B (stride <paramref name="ldb"/>) against one row of A; adds to out[0], out[8], out[16], out[24].</summary>
+        /// <summary>Four rows of B (stride <paramref name="ldb"/>) against a; adds to outSums[0..4).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Dot4(float* b, int ldb, float* x, int len, float* outSums)
         {
@@ -218,9 +211,9 @@ internal sealed class FastGemmKernel : IGemmKernel
                 r0 += b0[i] * xv; r1 += b1[i] * xv; r2 += b2[i] * xv; r3 += b3[i] * xv;
             }
             outSums[0] += r0;
-            outSums[MaxRows] += r1;
-            outSums[2 * MaxRows] += r2;
-            outSums[3 * MaxRows] += r3;
+            outSums[1] += r1;
+            outSums[2] += r2;
+            outSums[3] += r3;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -236,38 +229,6 @@ internal sealed class FastGemmKernel : IGemmKernel
             float r = Vector.Sum(s0 + s1);
             for (; i < len; i++) r += b[i] * x[i];
             return r;
-        }
-
-        /// <summary>One row of B against rows 0..m−1 of A (stride <paramref name="lda"/>); adds to outSums[0..m). Rows past m repeat row 0 and are discarded.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void DotRows(float* b, float* a, int lda, int m, int len, float* outSums)
-        {
-            float* x0 = a, x1 = m > 1 ? a + lda : a, x2 = m > 2 ? a + 2L * lda : a, x3 = m > 3 ? a + 3L * lda : a;
-            float* x4 = m > 4 ? a + 4L * lda : a, x5 = m > 5 ? a + 5L * lda : a, x6 = m > 6 ? a + 6L * lda : a, x7 = m > 7 ? a + 7L * lda : a;
-            int vw = Vector<float>.Count, i = 0;
-            Vector<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
-            for (; i + vw <= len; i += vw)
-            {
-                var wv = Unsafe.ReadUnaligned<Vector<float>>(b + i);
-                s0 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x0 + i), s0);
-                s1 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x1 + i), s1);
-                s2 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x2 + i), s2);
-                s3 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x3 + i), s3);
-                s4 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x4 + i), s4);
-                s5 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x5 + i), s5);
-                s6 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x6 + i), s6);
-                s7 = Vector.FusedMultiplyAdd(wv, Unsafe.ReadUnaligned<Vector<float>>(x7 + i), s7);
-            }
-            Span<float> r = stackalloc float[8];
-            r[0] = Vector.Sum(s0); r[1] = Vector.Sum(s1); r[2] = Vector.Sum(s2); r[3] = Vector.Sum(s3);
-            r[4] = Vector.Sum(s4); r[5] = Vector.Sum(s5); r[6] = Vector.Sum(s6); r[7] = Vector.Sum(s7);
-            for (; i < len; i++)
-            {
-                float wv = b[i];
-                r[0] += wv * x0[i]; r[1] += wv * x1[i]; r[2] += wv * x2[i]; r[3] += wv * x3[i];
-                r[4] += wv * x4[i]; r[5] += wv * x5[i]; r[6] += wv * x6[i]; r[7] += wv * x7[i];
-            }
-            for (int q = 0; q < m; q++) outSums[q] += r[q];
         }
     }
 }

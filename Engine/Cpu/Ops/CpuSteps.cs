@@ -242,7 +242,7 @@ internal sealed unsafe class GemmStep : CpuStep
         }
     }
 
-    public override string Algorithm => _kernel.Name;
+    public override string Algorithm => _gemm is Kernels.FastGemmKernel.RowMajorGemv ? Kernels.FastGemmKernel.RowMajorGemv.Name : _kernel.Name;
     public override long SlotWorkspaceBytes => _gemm.WorkspaceFloatsPerSlot * 4;
 
     public override void Run(CpuRunState s)
