@@ -106,7 +106,7 @@ internal static class ClassifyCommand
                     catch (ImageDecodeException e) { errors[i] = e.Message; }
                 });
                 var results = new Prediction[]?[batch.Length];
-                var nonFinite = new int[batch.Length];
+                var nonFinite = new long[batch.Length];
                 foreach (var group in Groups(inputs))
                     RunGroup(session, m, inputs, group, o, results, nonFinite);
                 for (int i = 0; i < batch.Length; i++)
@@ -148,7 +148,7 @@ internal static class ClassifyCommand
             .GroupBy(i => Tensor.FormatShape(inputs[i]!.Shape))
             .Select(g => g.ToArray());
 
-    private static void RunGroup(Session session, Model m, Tensor?[] inputs, int[] group, Options o, Prediction[]?[] results, int[] nonFinite)
+    private static void RunGroup(Session session, Model m, Tensor?[] inputs, int[] group, Options o, Prediction[]?[] results, long[] nonFinite)
     {
         var one = inputs[group[0]]!.Shape; // [1, C, H, W]
         int[] shape = { group.Length, one[1], one[2], one[3] };
@@ -162,7 +162,7 @@ internal static class ClassifyCommand
         for (int g = 0; g < group.Length; g++)
         {
             var row = output.AsSpan(g * classes, classes);
-            foreach (float v in row) if (!float.IsFinite(v)) nonFinite[group[g]]++;
+            nonFinite[group[g]] = Classification.CountNonFinite(row);
             var probs = Classification.Probabilities(row, m.OutputKind);
             results[group[g]] = Classification.TopK(probs, o.Top, o.Labels);
         }

@@ -86,18 +86,13 @@ internal static class InspectCommand
     /// <summary>NaN and ±infinity values in a floating-point tensor.</summary>
     private static long NonFinite(Tensor t)
     {
+        if (t.DType == DType.Float32) return Classification.CountNonFinite(t.AsSpan<float>());
         long n = 0;
-        if (t.DType == DType.Float32)
-        {
-            foreach (float v in t.AsSpan<float>()) if (!float.IsFinite(v)) n++;
-            return n;
-        }
         if (t.DType == DType.Float64)
         {
             foreach (double v in t.AsSpan<double>()) if (!double.IsFinite(v)) n++;
             return n;
         }
-        foreach (float v in t.ToFloatArray()) if (!float.IsFinite(v)) n++; // float16, bfloat16: exact in float32
-        return n;
+        return Classification.CountNonFinite(t.ToFloatArray()); // float16, bfloat16: exact in float32
     }
 }
