@@ -77,12 +77,11 @@ function Pack {
     Invoke-Dotnet @('pack', $sln, '-c', $Configuration, '--no-build', '-o', (Join-Path $root 'artifacts/packages'))
 }
 
-# Trimmed self-contained linux-x64 publishes for a GPU machine without .NET: the vgg command, and
-# vgg-gpu-check (GPU self-test, kernel report, benchmark) that Perf/gpu-check.sh runs; carry
-# artifacts/gpu-check-linux-x64 (about 25 MB) to the GPU machine.
+# The trimmed self-contained linux-x64 publish for a GPU machine without .NET: vgg-gpu-check (GPU self-test,
+# kernel report, benchmark), which Perf/gpu-check.sh runs; carry artifacts/gpu-check-linux-x64 (about 25 MB).
+# (The vgg command itself is not published trimmed: its bench and simulator verbs serialize with reflection and
+# run BenchmarkDotNet, which trimming would break; on a machine with .NET it runs from the build output.)
 function Publish-Gpu {
-    $out = Join-Path $root 'artifacts/vgg-linux-x64'
-    Invoke-Dotnet @('publish', (Join-Path $root 'Cli/Vgg.Cli.csproj'), '-c', 'Release', '-r', 'linux-x64', '--self-contained', 'true', '-p:PublishTrimmed=true', '-o', $out)
     $check = Join-Path $root 'artifacts/gpu-check-linux-x64'
     Invoke-Dotnet @('publish', (Join-Path $root 'Perf/GpuCheck/Vgg.GpuCheck.csproj'), '-c', 'Release', '-r', 'linux-x64', '--self-contained', 'true', '-p:PublishTrimmed=true', '-p:DebugType=none', '-p:GenerateDocumentationFile=false', '-o', $check)
     $mb = [math]::Round(((Get-ChildItem -Recurse -File $check | Measure-Object -Sum Length).Sum) / 1MB, 1)
