@@ -63,7 +63,7 @@ internal sealed class ModelSelection
 
     public Option<int[]> InputSize { get; } = new("--input-size")
     {
-        Description = "Input height and width for torchvision VGG (default 224 224; e.g. 512 512). Images are resized to round(size·256/224) and center-cropped.",
+        Description = "Input height and width for torchvision VGG (default 224 224; e.g. 512 512). Images are resized (shorter side) to round(max(H, W)·256/224) and center-cropped to H×W.",
         HelpName = "H W",
         Arity = new ArgumentArity(2, 2),
         AllowMultipleArgumentsPerToken = true,
@@ -92,7 +92,7 @@ internal sealed class ModelSelection
         InputSize.Check(s => s is null ? null
             : s.Any(v => v <= 0) ? $"--input-size needs a positive height and width, got {string.Join(" ", s)}"
             // torchvision's recipe resizes to 256/224 of the crop before cropping; that image must fit the pipeline's pixel limit
-            : s.Length == 2 && (double)s[0] * s[1] * (256.0 / 224) * (256.0 / 224) > Vgg.Engine.Loader.Imaging.ImageDecodeOptions.DefaultMaxPixels
+            : s.Length == 2 && Math.Pow(Math.Max(s[0], s[1]) * (256.0 / 224), 2) > Vgg.Engine.Loader.Imaging.ImageDecodeOptions.DefaultMaxPixels
                 ? $"--input-size {s[0]} {s[1]} is too large: its Resize step (256/224 of the crop) would exceed the image pipeline's limit of {Vgg.Engine.Loader.Imaging.ImageDecodeOptions.DefaultMaxPixels >> 20} megapixels"
                 : null);
     }

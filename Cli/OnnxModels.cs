@@ -60,8 +60,8 @@ internal static class OnnxModels
         {
             // A fixed input of another size: torchvision's recipe scaled as ModelFactory does for torchvision VGG
             // (Resize(round(min(H, W)·256/224)), CenterCrop(H, W)), ImageNet mean and std.
-            int resize = (int)Math.Round(Math.Min(size.Height, size.Width) * 256.0 / 224.0);
-            pre = pre with { ResizeHeight = resize, ResizeWidth = resize, CropHeight = size.Height, CropWidth = size.Width };
+            var scaled = Preprocessing.ImageNetFor(size.Height, size.Width);
+            pre = pre with { ResizeHeight = scaled.ResizeHeight, ResizeWidth = scaled.ResizeWidth, CropHeight = size.Height, CropWidth = size.Width };
         }
         return new Model(g, m.Architecture, pre) { NumClasses = m.NumClasses, InputSize = size, OutputKind = kind, Labels = spec?.Labels };
     }

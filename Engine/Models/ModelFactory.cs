@@ -29,7 +29,9 @@ public sealed record ModelOptions
     /// <summary>
     /// Input height and width for torchvision VGG (224 by default; e.g. 512×512, where AdaptiveAvgPool2d((7, 7))
     /// pools 16×16 with PyTorch's overlapping bins). The graph's input stays dynamic; this sets
-    /// <see cref="Model.InputSize"/> and the default preprocessing (Resize(round(size·256/224)), CenterCrop(size)).
+    /// <see cref="Model.InputSize"/> and the default preprocessing, <see cref="Preprocessing.ImageNetFor"/>: torchvision's
+    /// Resize(256)/CenterCrop(224) scaled to the size, Resize(round(max(H, W)·256/224)) on the shorter side, then CenterCrop(H, W),
+    /// so that the crop always lies inside the resized image.
     /// </summary>
     public (int Height, int Width)? InputSize { get; init; }
 
@@ -69,6 +71,7 @@ public static class ModelFactory
     /// <exception cref="ModelFormatException">An unknown architecture name, or an input size too small for the network.</exception>
     public static Model FromStateDict(StateDict stateDict, ModelOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(stateDict);
         options ??= new ModelOptions();
         VggRecognition? rec = null;
         Network net;
@@ -106,11 +109,12 @@ public static class ModelFactory
     /// <exception cref="ModelFormatException">A bad spec (names the layer or field), or an <see cref="ModelOptions.InputSize"/> other than the spec's input.</exception>
     /// <exception cref="ModelMismatchException">Weights that do not fit the spec (names the key, expected and found shapes), or a head that does not fit <see cref="ModelOptions.NumClasses"/> without <see cref="ModelOptions.AllowHeadMismatch"/>.</exception>
     public static Model FromSpec(string specPath, StateDict? stateDict, ModelOptions? options = null) =>
-        FromSpec(ModelSpec.Load(specPath), stateDict, options);
+        FromSpec(ModelSpec.Load(specPath ?? throw new ArgumentNullException(nameof(specPath))), stateDict, options);
 
     /// <summary>As <see cref="FromSpec(string, StateDict?, ModelOptions?)"/> for a parsed spec.</summary>
     public static Model FromSpec(ModelSpec spec, StateDict? stateDict, ModelOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(spec);
         options ??= new ModelOptions();
         var net = spec.Network;
         if (options.InputSize is { } size && size != (net.InputHeight, net.InputWidth))
@@ -137,6 +141,7 @@ public static class ModelFactory
     /// <exception cref="ModelFormatException">Unknown architecture.</exception>
     public static Model Seeded(string arch, int seed, int numClasses = 1000, ModelOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(arch);
         options = (options ?? new ModelOptions()) with { Seed = seed };
         var net = TorchvisionVgg.Build(arch, numClasses, options.Head ?? VggHead.Torchvision);
         return Finish(net, null, options, "", net.Name, null, isVgg: true);
@@ -192,13 +197,7 @@ public static class ModelFactory
         if (options.Labels is { } labels && labels.Count != classes)
             throw new ModelMismatchException(stateDict?.SourcePath, "labels", $"{classes} labels (the model's {(featuresOnly ? "features-only output has no classes" : "class count")})", $"{labels.Count}");
 
-        var pre = options.Preprocessing ?? (size == (224, 224) ? Preprocessing.ImageNet : new Preprocessing
-        {
-            ResizeHeight = (int)Math.Round(Math.Min(size.H, size.W) * 256.0 / 224.0),
-            ResizeWidth = (int)Math.Round(Math.Min(size.H, size.W) * 256.0 / 224.0),
-            CropHeight = size.H,
-            CropWidth = size.W,
-        });
+        var pre = options.Preprocessing ?? (size == (224, 224) ? Preprocessing.ImageNet : Preprocessing.ImageNetFor(size.H, size.W));
         if (pre.Channels != net.InputChannels)
             throw new ModelMismatchException(stateDict?.SourcePath, "input", $"preprocessing for {net.InputChannels} channels", $"{pre.Channels} ({pre.Color})");
 

@@ -58,6 +58,24 @@ public sealed record Preprocessing
     /// <summary>Resize(size) then CenterCrop(crop) with ImageNet normalization (e.g. 512/512 for the seed guide's large inputs).</summary>
     public static Preprocessing ImageNetAt(int resize, int crop) => new() { ResizeHeight = resize, ResizeWidth = resize, CropHeight = crop, CropWidth = crop };
 
+    /// <summary>
+    /// torchvision's ImageNet recipe (Resize(256), CenterCrop(224), ImageNet mean and std) scaled to an input of
+    /// <paramref name="height"/> × <paramref name="width"/>: the shorter side resized to round(max(H, W)·256/224), then
+    /// CenterCrop(H, W). For a square input this is Resize(round(size·256/224)), CenterCrop(size) (224 → 256/224); for a
+    /// non-square one, sizing by the longer side keeps the crop inside the resized image whatever the photo's aspect
+    /// ratio (sizing by the shorter side would pad a square photo with zeros, as torchvision's CenterCrop does).
+    /// </summary>
+    /// <param name="height">Crop height in pixels (≥ 1).</param>
+    /// <param name="width">Crop width in pixels (≥ 1).</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size below 1.</exception>
+    public static Preprocessing ImageNetFor(int height, int width)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        int resize = (int)Math.Round(Math.Max(height, width) * 256.0 / 224.0);
+        return new() { ResizeHeight = resize, ResizeWidth = resize, CropHeight = height, CropWidth = width };
+    }
+
     /// <summary>TinyVGG (pizza/steak/sushi): RGB, Resize((64, 64)), no crop, ToTensor only (no normalization).</summary>
     public static Preprocessing TinyVgg { get; } = new()
     {
@@ -89,13 +107,28 @@ public sealed record Preprocessing
             throw new ArgumentException("Normalize needs both Mean and Std (or neither)");
         if (Mean is not null && Std is not null)
         {
+            string expected = Channels == 1 ? $"1 ({Color} has one channel)" : $"1 or {Channels} (one per {Color} channel)";
             if (Mean.Length is not 1 && Mean.Length != Channels)
-                throw new ArgumentException($"Mean has {Mean.Length} values; expected 1 or {Channels} (one per channel)");
+                throw new ArgumentException($"Mean has {Mean.Length} values; expected {expected}");
             if (Std.Length is not 1 && Std.Length != Channels)
-                throw new ArgumentException($"Std has {Std.Length} values; expected 1 or {Channels} (one per channel)");
+                throw new ArgumentException($"Std has {Std.Length} values; expected {expected}");
             foreach (var s in Std)
                 if (s == 0 || !float.IsFinite(s))
                     throw new ArgumentException($"Std values must be finite and non-zero, got {s}");
         }
+    }
+
+    /// <summary>The settings as torchvision would write the pipeline, e.g. "RGB, Resize(256), CenterCrop(224), ToTensor, Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])".</summary>
+    public override string ToString()
+    {
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        static string List(float[] v) => "[" + string.Join(", ", v.Select(x => x.ToString("G6", System.Globalization.CultureInfo.InvariantCulture))) + "]";
+        var parts = new List<string> { Color.ToString() };
+        parts.Add(Resize == ResizeMode.ShorterSide ? string.Create(ci, $"Resize({ResizeHeight})") : string.Create(ci, $"Resize(({ResizeHeight}, {ResizeWidth}))"));
+        if (CropHeight > 0) parts.Add(CropHeight == CropWidth ? string.Create(ci, $"CenterCrop({CropHeight})") : string.Create(ci, $"CenterCrop(({CropHeight}, {CropWidth}))"));
+        parts.Add("ToTensor");
+        if (Mean is not null && Std is not null) parts.Add($"Normalize(mean={List(Mean)}, std={List(Std)})");
+        if (ApplyExifOrientation) parts.Add("(EXIF orientation applied)");
+        return string.Join(", ", parts);
     }
 }

@@ -31,9 +31,12 @@ public sealed class StateDict : IReadOnlyDictionary<string, Tensor>
     public List<string> IgnoredEntries { get; } = new();
 
     /// <summary>Adds a tensor; keys must be unique.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="tensor"/> is null.</exception>
     /// <exception cref="ModelFormatException">The key is already present.</exception>
     public void Add(string key, Tensor tensor)
     {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(tensor);
         if (_tensors.ContainsKey(key))
             throw new ModelFormatException(SourcePath, key, "the key appears twice");
         _tensors[key] = tensor;

@@ -12,10 +12,23 @@ namespace Vgg.Engine.Runtime;
 /// <summary>Options of a <see cref="Session"/>.</summary>
 public sealed record SessionOptions
 {
+    /// <summary>
+    /// Most bytes one execution context may need (the plan's arena plus its workspace, as the planner computes them,
+    /// before anything is allocated); a call whose input shapes need more is an <see cref="InvalidInputException"/>
+    /// naming the shape and both figures. Null (default): no limit beyond the 2^31 − 1 elements of one tensor. A
+    /// service that takes batch or image sizes from its clients should set it: each cached plan keeps one context
+    /// per concurrent caller (see <see cref="MaxCachedPlans"/> and <see cref="Session.ReleaseCachedPlans"/>).
+    /// VGG-16 at 224×224 needs about 16 MiB at batch 1 and 660 MiB at batch 32 on the CPU.
+    /// </summary>
+    public long? MaxContextBytes { get; init; }
+
     /// <summary>Backend: Auto (CUDA when available, else CPU), Cpu or Cuda.</summary>
     public BackendChoice Backend { get; init; } = BackendChoice.Auto;
 
-    /// <summary>CPU threads per run; 0 means every core (<see cref="Environment.ProcessorCount"/>).</summary>
+    /// <summary>
+    /// CPU worker threads (0, the default: <see cref="Environment.ProcessorCount"/>; negative values are refused). One
+    /// pool per session: concurrent runs share it, each run's steps are split across it.
+    /// </summary>
     public int Threads { get; init; }
 
     /// <summary>Arena placement: greedy largest-first (default) or linear no-reuse (debugging).</summary>
@@ -24,7 +37,11 @@ public sealed record SessionOptions
     /// <summary>Graph optimizations (BN folding, Dropout removal, fusion). Off runs the graph as written.</summary>
     public bool Optimize { get; init; } = true;
 
-    /// <summary>Plans kept for distinct input shapes; the least recently used idle plan is dropped beyond this.</summary>
+    /// <summary>
+    /// Plans kept for distinct input shapes (at least 1); the least recently used idle plan is dropped beyond this. Each
+    /// cached plan keeps its execution contexts (arena + workspace), one per caller that ran it concurrently, until it is
+    /// dropped, <see cref="Session.ReleaseCachedPlans"/> is called or the session is disposed.
+    /// </summary>
     public int MaxCachedPlans { get; init; } = 16;
 
     /// <summary>Where load and fallback messages go; null for none.</summary>
@@ -77,7 +94,8 @@ public sealed class Session : IDisposable
     private readonly int _maxPlans;
     private readonly IReadOnlySet<string> _valueInputs = new HashSet<string>();
     private int _inFlight;
-    private volatile bool _disposed;
+    private int _disposedFlag; // 1 once Dispose began; written with Interlocked (a full fence), see Dispose
+    private bool _disposed => Volatile.Read(ref _disposedFlag) != 0;
     private long _clock;
 
     private sealed class PlanEntry : IDisposable
@@ -89,7 +107,8 @@ public sealed class Session : IDisposable
         private IPreparedPlan? _prepared;
         public readonly ConcurrentBag<IExecutionContext> Contexts = new();
         public int InFlight;
-        public volatile bool Evicted;
+        public int EvictedFlag; // 1 once evicted; written with Interlocked (a full fence), see TryEvict
+        public bool Evicted => Volatile.Read(ref EvictedFlag) != 0;
         public long LastUsed;
 
         public PlanEntry(Session owner, IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values)
@@ -122,9 +141,10 @@ public sealed class Session : IDisposable
     }
 
     /// <summary>Creates a session for a loaded model (its graph, weights as initializers).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="model"/> is null.</exception>
     /// <exception cref="GraphException">A malformed graph.</exception>
     /// <exception cref="VggEngineException">Cuda was asked for and is not available.</exception>
-    public Session(Model model, SessionOptions? options = null) : this(model.Graph, options)
+    public Session(Model model, SessionOptions? options = null) : this((model ?? throw new ArgumentNullException(nameof(model))).Graph, options)
     {
         Model = model;
     }
@@ -139,7 +159,10 @@ public sealed class Session : IDisposable
         options ??= new SessionOptions();
         Options = options;
         _log = options.Logger ?? NullLogger.Instance;
-        _maxPlans = Math.Max(1, options.MaxCachedPlans);
+        if (options.MaxCachedPlans < 1) throw new ArgumentOutOfRangeException(nameof(options), $"SessionOptions.MaxCachedPlans must be at least 1, got {options.MaxCachedPlans}");
+        if (options.Threads < 0) throw new ArgumentOutOfRangeException(nameof(options), $"SessionOptions.Threads must be 0 (every core) or positive, got {options.Threads}");
+        if (options.MaxContextBytes is <= 0) throw new ArgumentOutOfRangeException(nameof(options), $"SessionOptions.MaxContextBytes must be positive, got {options.MaxContextBytes}");
+        _maxPlans = options.MaxCachedPlans;
         if (options.Precision == Quantization.Precision.Int8)
             (options.Calibration ?? throw Quantization.PrecisionPass.MissingTable()).CheckModel(graph); // before any backend sees it
         _backend = BackendRegistry.Create(options.Backend, options.Threads, _log);
@@ -185,14 +208,33 @@ public sealed class Session : IDisposable
     /// <summary>The graph after load-time folding and optimization (what is planned).</summary>
     public Graph OptimizedGraph => _graph;
 
-    /// <summary>Number of input shapes with a cached plan.</summary>
     /// <summary>
     /// Host bytes of weights the backend converted for execution (packed, transformed, low-precision copies) for the plans
     /// prepared so far, in addition to the graph's constants; the plan's figure plus this is what the session holds.
     /// </summary>
     public long PreparedHostWeightBytes => _backend.PreparedHostWeightBytes;
 
+    /// <summary>Number of input shapes with a cached plan.</summary>
     public int CachedPlanCount => _plans.Count;
+
+    /// <summary>
+    /// Frees every cached plan that no call is using, with its execution contexts (arenas and workspaces): the memory a
+    /// burst of large or unusual requests left behind. Later calls plan and prepare their shapes again (weights the
+    /// backend prepared stay: they are shared by every plan). Safe to call while other threads run the session.
+    /// </summary>
+    /// <returns>The number of plans freed.</returns>
+    /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
+    public int ReleaseCachedPlans()
+    {
+        ThrowIfDisposed();
+        int freed = 0;
+        lock (_evictLock)
+        {
+            foreach (var p in _plans.ToArray())
+                if (TryEvict(p)) freed++;
+        }
+        return freed;
+    }
 
     // ------------------------------------------------------------------ shapes and plans
 
@@ -299,6 +341,15 @@ public sealed class Session : IDisposable
         }
         _log.LogDebug("planned {Shapes}: arena {Arena} B (lower bound {Lower} B), workspace {Workspace} B",
             Key(shapes), plan.ArenaBytes, plan.LowerBoundBytes, plan.WorkspaceBytes);
+        long need = plan.ArenaBytes + plan.WorkspaceBytes;
+        if (Options.MaxContextBytes is { } max && need > max)
+        {
+            var first = Inputs.FirstOrDefault();
+            string given = string.Join(", ", shapes.Select(p => $"{p.Key} {Tensor.FormatShape(p.Value)}"));
+            throw new InvalidInputException(first?.Name ?? "(none)",
+                $"input shape {given} needs {need / 1048576.0:F1} MiB of activations and workspace per call (arena {plan.ArenaBytes} B + workspace {plan.WorkspaceBytes} B), " +
+                $"more than SessionOptions.MaxContextBytes ({max / 1048576.0:F1} MiB); use a smaller batch or image");
+        }
         return _backend.Prepare(plan);
     }
 
@@ -343,17 +394,27 @@ public sealed class Session : IDisposable
             {
                 var victim = _plans.Where(p => p.Value != keep && Volatile.Read(ref p.Value.InFlight) == 0)
                     .OrderBy(p => p.Value.LastUsed).FirstOrDefault();
-                if (victim.Value is null) return;
-                victim.Value.Evicted = true;
-                if (Volatile.Read(ref victim.Value.InFlight) != 0)
-                {
-                    victim.Value.Evicted = false;
-                    return;
-                }
-                _plans.TryRemove(victim);
-                victim.Value.Dispose();
+                if (victim.Value is null || !TryEvict(victim)) return;
             }
         }
+    }
+
+    /// <summary>
+    /// Removes and frees a plan entry unless a call holds it (under <see cref="_evictLock"/>). The flag is set with a
+    /// full fence before InFlight is read, and <see cref="Rent"/> increments InFlight (a full fence) before it reads the
+    /// flag: one of the two always sees the other, so a plan is never freed under a running call.
+    /// </summary>
+    private bool TryEvict(KeyValuePair<string, PlanEntry> victim)
+    {
+        Interlocked.Exchange(ref victim.Value.EvictedFlag, 1);
+        if (Volatile.Read(ref victim.Value.InFlight) != 0)
+        {
+            Interlocked.Exchange(ref victim.Value.EvictedFlag, 0);
+            return false;
+        }
+        _plans.TryRemove(victim);
+        victim.Value.Dispose();
+        return true;
     }
 
     // ------------------------------------------------------------------ running
@@ -401,7 +462,8 @@ public sealed class Session : IDisposable
     /// (exactly the element count of <see cref="OutputShape"/>). Allocates nothing once the shape's plan
     /// and a context exist.
     /// </summary>
-    /// <exception cref="InvalidInputException">Wrong dtype, rank, channels or size, or a span length that does not match the shape.</exception>
+    /// <exception cref="InvalidInputException">Wrong dtype, rank, channels or size, or a span length that does not match the shape;
+    /// a shape over <see cref="SessionOptions.MaxContextBytes"/>; NaN or ±∞ in the input of an INT8 session.</exception>
     /// <exception cref="ArgumentException"><paramref name="output"/> has the wrong length.</exception>
     /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
     public void Run(ReadOnlySpan<float> input, ReadOnlySpan<int> shape, Span<float> output) => Run(input, shape, output, null);
@@ -418,9 +480,11 @@ public sealed class Session : IDisposable
         if (Outputs.Count != 1)
             throw new InvalidOperationException($"the model has {Outputs.Count} outputs; use Run(IReadOnlyDictionary<string, Tensor>)");
         var shapes = ShapesFor(shape);
+        CheckShapes(shapes); // rank, negative sizes, channels: before the element count is computed from them
         long count = Tensor.Product(shapes[decl.Name]);
         if (input.Length != count)
             throw new InvalidInputException(decl.Name, $"shape {Tensor.FormatShape(shapes[decl.Name])} holds {count} elements, the input span has {input.Length}");
+        if (Options.Precision == Quantization.Precision.Int8) CheckFinite(decl.Name, input);
         Enter();
         try
         {
@@ -448,8 +512,20 @@ public sealed class Session : IDisposable
         }
     }
 
+    /// <summary>
+    /// INT8 quantizes the input (round(x / scale), clamped), which turns NaN and ±∞ into ordinary codes and gives finite,
+    /// plausible-looking outputs where FP32 gives NaN: such an input is refused instead.
+    /// </summary>
+    private static void CheckFinite(string name, ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i]))
+                throw new InvalidInputException(name, $"element {i} is {values[i]}: an INT8 session cannot represent NaN or infinite inputs (quantization would turn them into ordinary values and a meaningless answer); FP32 propagates them");
+    }
+
     /// <summary>Runs a single-input model and returns its first output as a new tensor.</summary>
-    /// <exception cref="InvalidInputException">Wrong dtype, rank, channels or size.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="input"/> is null.</exception>
+    /// <exception cref="InvalidInputException">Wrong dtype, rank, channels or size; a shape over <see cref="SessionOptions.MaxContextBytes"/>; NaN or ±∞ in the input of an INT8 session.</exception>
     /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
     public Tensor Run(Tensor input)
     {
@@ -459,16 +535,23 @@ public sealed class Session : IDisposable
     }
 
     /// <summary>Runs the model on named inputs and returns every output by name (new tensors).</summary>
-    /// <exception cref="InvalidInputException">A missing or unknown input, or a wrong dtype, rank, channels or size.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="inputs"/> or one of its tensors is null.</exception>
+    /// <exception cref="InvalidInputException">A missing or unknown input, or a wrong dtype, rank, channels or size; a shape over
+    /// <see cref="SessionOptions.MaxContextBytes"/>; NaN or ±∞ in an input of an INT8 session.</exception>
     /// <exception cref="ObjectDisposedException">The session is disposed.</exception>
     public Dictionary<string, Tensor> Run(IReadOnlyDictionary<string, Tensor> inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ThrowIfDisposed();
+        foreach (var p in inputs)
+            if (p.Value is null) throw new ArgumentNullException(nameof(inputs), $"the tensor for input '{p.Key}' is null");
         foreach (var i in Inputs)
             if (inputs.TryGetValue(i.Name, out var t) && t.DType != i.DType)
                 throw new InvalidInputException(i.Name, $"is {t}, expected dtype {i.DType.Name()}: {Describe(i)}");
         var shapes = inputs.ToDictionary(p => p.Key, p => p.Value.ShapeArray(), StringComparer.Ordinal);
+        if (Options.Precision == Quantization.Precision.Int8)
+            foreach (var p in inputs)
+                if (p.Value.DType == DType.Float32) CheckFinite(p.Key, p.Value.AsSpan<float>());
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Dictionary<string, Tensor>? values = null;
         if (_valueInputs.Count > 0)
@@ -506,11 +589,15 @@ public sealed class Session : IDisposable
         return result;
     }
 
-    /// <summary>Waits for calls in flight, then frees every plan, context and the backend. Idempotent.</summary>
+    /// <summary>
+    /// Waits for calls in flight, then frees every plan, context and the backend. Idempotent. Calls that start after
+    /// Dispose began, or race with it, throw <see cref="ObjectDisposedException"/>; a call already running finishes.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        // Exchange is a full fence: Enter increments _inFlight (a full fence) before reading the flag, so either the
+        // call sees the flag and backs out, or this loop sees the call and waits for it.
+        if (Interlocked.Exchange(ref _disposedFlag, 1) != 0) return;
         var spin = new SpinWait();
         while (Volatile.Read(ref _inFlight) != 0) spin.SpinOnce();
         foreach (var e in _plans.Values) e.Dispose();
