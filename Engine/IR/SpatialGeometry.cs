@@ -63,12 +63,12 @@ public static class SpatialGeometry
             int k = kernel[i];
             int s = strides is { Count: > 0 } ? strides[i] : 1;
             int d = dilations is { Count: > 0 } ? dilations[i] : 1;
-            if (k <= 0) throw new GraphException(nodeName, $"kernel length {k} on spatial axis {i} must be positive");
-            if (s <= 0) throw new GraphException(nodeName, $"stride {s} on spatial axis {i} must be positive");
-            if (d <= 0) throw new GraphException(nodeName, $"dilation {d} on spatial axis {i} must be positive");
+            if (k <= 0) throw new GraphException(nodeName, $"kernel length {k} on {Axis(i, r)} must be positive");
+            if (s <= 0) throw new GraphException(nodeName, $"stride {s} on {Axis(i, r)} must be positive");
+            if (d <= 0) throw new GraphException(nodeName, $"dilation {d} on {Axis(i, r)} must be positive");
             long effLong = (long)(k - 1) * d + 1;
             if (effLong > int.MaxValue)
-                throw new GraphException(nodeName, $"spatial axis {i}: the dilated kernel (kernel {k} − 1)·dilation {d} + 1 = {effLong} is longer than 2^31 − 1");
+                throw new GraphException(nodeName, $"{Axis(i, r)}: the dilated kernel (kernel {k} − 1)·dilation {d} + 1 = {effLong} is longer than 2^31 − 1");
             int eff = (int)effLong;
             int pb, pe, o;
             switch (autoPad)
@@ -79,7 +79,7 @@ public static class SpatialGeometry
                     o = (int)(((long)L + s - 1) / s);
                     long totalLong = Math.Max(0, (long)(o - 1) * s + eff - L);
                     if (totalLong > int.MaxValue)
-                        throw new GraphException(nodeName, $"spatial axis {i}: SAME padding of input length {L} with stride {s} and window {eff} would need {totalLong} padding elements, more than 2^31 − 1");
+                        throw new GraphException(nodeName, $"{Axis(i, r)}: SAME padding of input length {L} with stride {s} and window {eff} would need {totalLong} padding elements, more than 2^31 − 1");
                     int total = (int)totalLong;
                     if (autoPad == AutoPad.SameUpper) { pb = total / 2; pe = total - pb; }
                     else { pe = total / 2; pb = total - pe; }
@@ -88,15 +88,15 @@ public static class SpatialGeometry
                     pb = pe = 0;
                     if (L < 0) { axes[i] = new SpatialAxis(L, k, s, d, 0, 0, -1); continue; }
                     if (L < eff)
-                        throw new GraphException(nodeName, $"spatial axis {i}: input length {L} is smaller than the window {eff} (kernel {k}, dilation {d}) with VALID padding");
+                        throw new GraphException(nodeName, $"{Axis(i, r)}: input length {L} is smaller than the window {eff} (kernel {k}, dilation {d}) with VALID padding");
                     o = (L - eff) / s + 1;
                     break;
                 default:
                     pb = pads is { Count: > 0 } ? pads[i] : 0;
                     pe = pads is { Count: > 0 } ? pads[i + r] : 0;
-                    if (pb < 0 || pe < 0) throw new GraphException(nodeName, $"spatial axis {i}: negative padding ({pb}, {pe})");
+                    if (pb < 0 || pe < 0) throw new GraphException(nodeName, $"{Axis(i, r)}: negative padding ({pb}, {pe})");
                     if (L < 0) { axes[i] = new SpatialAxis(L, k, s, d, pb, pe, -1); continue; }
-                    o = OutputLength(nodeName, i, L, eff, s, pb, pe, ceilMode);
+                    o = OutputLength(nodeName, i, L, eff, s, pb, pe, ceilMode, r);
                     break;
             }
             axes[i] = new SpatialAxis(L, k, s, d, pb, pe, o);
@@ -104,17 +104,26 @@ public static class SpatialGeometry
         return axes;
     }
 
+    /// <summary>"height (spatial axis 0)" for NCHW's two spatial axes, "length" for one, "depth" … for three; else the index.</summary>
+    private static string Axis(int axis, int spatialRank) => spatialRank switch
+    {
+        1 => "length (spatial axis 0)",
+        2 => (axis == 0 ? "height" : "width") + $" (spatial axis {axis})",
+        3 => (axis == 0 ? "depth" : axis == 1 ? "height" : "width") + $" (spatial axis {axis})",
+        _ => $"spatial axis {axis}",
+    };
+
     /// <summary>Output length on one axis with explicit padding (see the class remarks for the rule).</summary>
     /// <exception cref="GraphException">The window does not fit in the padded input.</exception>
-    public static int OutputLength(string nodeName, int axis, int input, int effectiveKernel, int stride, int padBegin, int padEnd, bool ceilMode)
+    public static int OutputLength(string nodeName, int axis, int input, int effectiveKernel, int stride, int padBegin, int padEnd, bool ceilMode, int spatialRank = 0)
     {
         long span = (long)input + padBegin + padEnd - effectiveKernel;
         if (span < 0)
-            throw new GraphException(nodeName, $"spatial axis {axis}: the window ({effectiveKernel}) is larger than the padded input ({input} + {padBegin} + {padEnd}); the output would be empty");
+            throw new GraphException(nodeName, $"{Axis(axis, spatialRank)}: the window ({effectiveKernel}) is larger than the padded input ({input} + {padBegin} + {padEnd}); the output would be empty (the input is too small for this layer)");
         long o = ceilMode ? (span + stride - 1) / stride + 1 : span / stride + 1;
         if (ceilMode && (o - 1) * stride >= (long)input + padBegin) o--;
         if (o > int.MaxValue)
-            throw new GraphException(nodeName, $"spatial axis {axis}: output length {o} (input {input} + padding {padBegin} + {padEnd}, window {effectiveKernel}, stride {stride}) is more than 2^31 − 1");
+            throw new GraphException(nodeName, $"{Axis(axis, spatialRank)}: output length {o} (input {input} + padding {padBegin} + {padEnd}, window {effectiveKernel}, stride {stride}) is more than 2^31 − 1");
         return (int)o;
     }
 

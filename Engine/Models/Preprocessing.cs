@@ -34,7 +34,8 @@ public sealed record Preprocessing
     public int ResizeHeight { get; init; } = 256;
     /// <summary>Target width in pixels for <see cref="ResizeMode.Exact"/>.</summary>
     public int ResizeWidth { get; init; } = 256;
-    /// <summary>CenterCrop height, or 0 for no crop.</summary>
+    /// <summary>CenterCrop height, or 0 for no crop. A crop larger than the resized image is padded with zeros (before
+    /// Normalize), as torchvision's CenterCrop pads.</summary>
     public int CropHeight { get; init; } = 224;
     /// <summary>CenterCrop width, or 0 for no crop.</summary>
     public int CropWidth { get; init; } = 224;

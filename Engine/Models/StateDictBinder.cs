@@ -190,7 +190,16 @@ public static class StateDictBinder
         if (report.Renamed.Count > 0)
             report.Messages.Add($"matched {report.Renamed.Count} keys under another name (e.g. '{report.Renamed[0].FileKey}' → '{report.Renamed[0].ModelKey}': DataParallel 'module' segments or the prefix '{options.KeyPrefix}' removed)");
         foreach (var g in report.Converted.GroupBy(c => c.From))
-            report.Messages.Add($"converted {g.Count()} tensors from {g.Key.Name()} to float32");
+            report.Messages.Add(g.Key.IsFloatingPoint()
+                ? $"converted {g.Count()} tensors from {g.Key.Name()} to float32"
+                : $"warning: converted {g.Count()} {g.Key.Name()} tensors to float32 ({string.Join(", ", g.Take(4).Select(c => $"'{c.ModelKey}'"))}{(g.Count() > 4 ? ", ..." : "")}): integer or boolean values where the model has float parameters usually mean the wrong file or key");
+        foreach (var (key, t) in weights)
+        {
+            if (t.DType != DType.Float32) continue;
+            long bad = 0;
+            foreach (float v in t.AsSpan<float>()) if (!float.IsFinite(v)) bad++;
+            if (bad > 0) report.Messages.Add($"warning: '{key}' holds {bad} NaN or infinite value(s): the model's outputs will not be finite");
+        }
         int nbt = ignored.Count(k => k.EndsWith("num_batches_tracked", StringComparison.Ordinal));
         if (nbt > 0) report.Messages.Add($"ignored {nbt} num_batches_tracked entries");
         if (ignored.Count > nbt) report.Messages.Add($"ignored {ignored.Count - nbt} tensors of layers after the output layer");
@@ -200,7 +209,7 @@ public static class StateDictBinder
         if (options.Logger is { } log)
             foreach (var m in report.Messages)
             {
-                if (m.StartsWith("head reset", StringComparison.Ordinal)) log.LogWarning("{Message}", m);
+                if (m.StartsWith("head reset", StringComparison.Ordinal) || m.StartsWith("warning: ", StringComparison.Ordinal)) log.LogWarning("{Message}", m);
                 else log.LogInformation("{Message}", m);
             }
         return report;

@@ -81,7 +81,12 @@ public sealed record SessionOptions
 /// <para>Inputs and outputs are dense row-major NCHW (images) float32 unless the graph says otherwise.
 /// A wrong dtype, rank, channel count or size is an <see cref="InvalidInputException"/> naming the input and
 /// the expected shape. After <see cref="Dispose"/> every call throws <see cref="ObjectDisposedException"/>;
-/// Dispose waits for calls in flight to finish.</para>
+/// Dispose waits for calls in flight to finish (a call racing with it may also get ObjectDisposedException).</para>
+/// <para>Numerics: FP32 results are deterministic for a given input shape, but one image's logits may differ in the
+/// last bits (about 1e-6 relative) depending on the batch it was run in, because kernels pick their blocking by batch
+/// size (as ONNX Runtime and PyTorch do); INT8 results are bit-identical whatever the batch.</para>
+/// <para>Memory: each cached plan keeps an execution context per concurrent caller; bound it per call with
+/// <see cref="SessionOptions.MaxContextBytes"/> and free idle plans with <see cref="ReleaseCachedPlans"/>.</para>
 /// </remarks>
 public sealed class Session : IDisposable
 {
@@ -309,7 +314,8 @@ public sealed class Session : IDisposable
             for (int d = 0; d < s.Length; d++)
                 if (i.Shape[d] >= 0 && i.Shape[d] != s[d])
                     throw new InvalidInputException(i.Name, d == 1 && s.Length == 4
-                        ? $"has {s[1]} channels {Tensor.FormatShape(s)}; expected {i.Shape[1]}: {Describe(i)}"
+                        ? $"has {s[1]} channels {Tensor.FormatShape(s)}; expected {i.Shape[1]}: {Describe(i)}" +
+                          (s[3] == i.Shape[1] ? $"; this looks like NHWC (channels last): the engine takes NCHW, e.g. x.transpose(0, 3, 1, 2) in numpy" : "")
                         : $"has shape {Tensor.FormatShape(s)}; dimension {d} must be {i.Shape[d]}: {Describe(i)}");
         }
         foreach (var k in shapes.Keys)
@@ -324,8 +330,8 @@ public sealed class Session : IDisposable
     {
         var first = Inputs.FirstOrDefault();
         string name = first?.Name ?? "(none)";
-        string given = string.Join(", ", shapes.Select(p => $"{p.Key} {Tensor.FormatShape(p.Value)}"));
-        return new InvalidInputException(name, $"input shape {given} does not fit the model{(first is null ? "" : $" (expects {Describe(first)})")}: {e.Message}");
+        string given = shapes.Count == 1 ? Tensor.FormatShape(shapes.Values.First()) : string.Join(", ", shapes.Select(p => $"{p.Key} {Tensor.FormatShape(p.Value)}"));
+        return new InvalidInputException(name, $"shape {given} does not fit the model{(first is null ? "" : $" (expects {Describe(first)})")}: {e.Message}");
     }
 
     private IPreparedPlan Build(IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values)

@@ -56,13 +56,15 @@ public static class WeightsFile
     /// nn.Module class such as <c>__main__.Net</c>, <c>os.system</c>, <c>builtins.eval</c>, ...).</exception>
     /// <exception cref="ModelFormatException">The file is empty, truncated or corrupt, is an HTML page or a
     /// Git LFS pointer, has an unknown storage dtype, a storage too short for a tensor's size, stride and
-    /// offset, a safetensors header that does not match the data, or holds no tensors. The message names
+    /// offset, a safetensors header that does not match the data, or holds no tensors; or the path is a directory. The message names
     /// the file, the key or archive entry, and what was expected.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="IOException">The file cannot be opened or read.</exception>
     public static StateDict Read(string path, ILogger? log = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+            throw new ModelFormatException(path, null, "is a directory; expected a weights file (.pth/.pt, .safetensors)");
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.RandomAccess);
         try
         {

@@ -116,4 +116,55 @@ public class SessionGuardTests
         if (h == w) Assert.That(p.ResizeHeight, Is.EqualTo((int)Math.Round(h * 256.0 / 224)), "square sizes keep torchvision's 256/224");
         Assert.That(Preprocessing.ImageNet.ToString(), Is.EqualTo("Rgb, Resize(256), CenterCrop(224), ToTensor, Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])"));
     }
+
+    [Test]
+    public void AnNhwcInputGetsAHintAndATooSmallInputNamesTheHeight()
+    {
+        using var s = new Session(ModelFactory.Seeded("vgg11", 4, numClasses: 10, options: new ModelOptions { Head = VggHead.GlobalPool }), Cpu);
+        var nhwc = Assert.Throws<InvalidInputException>(() => s.Run(new float[32 * 32 * 3], new[] { 1, 32, 32, 3 }, new float[10]))!;
+        Assert.That(nhwc.Message, Does.Contain("has 32 channels").And.Contain("looks like NHWC"));
+        var small = Assert.Throws<InvalidInputException>(() => s.Run(new float[3 * 16 * 16], new[] { 1, 3, 16, 16 }, new float[10]))!;
+        TestContext.Out.WriteLine(small.Message);
+        Assert.That(small.Message, Does.StartWith("input 'input': shape [1, 3, 16, 16] does not fit the model").And.Contain("height (spatial axis 0)").And.Contain("too small"));
+    }
+
+    [Test]
+    public void IntegerAndNonFiniteWeightsAreLoggedAsWarnings()
+    {
+        var spec = Path.Combine(Common.TestData.RepoRoot, "models/mnist-cnn.json");
+        var seeded = ModelFactory.FromSpec(spec, null, new ModelOptions { Seed = 2 });
+        var sd = new StateDict(null, "test");
+        foreach (var p in seeded.Network!.Parameters)
+            sd.Add(p.Key, seeded.Graph.Initializers[p.Key].Clone());
+        sd.Add("norm1.num_batches_tracked", Tensor.From(new long[] { 5 }, Array.Empty<int>()));
+        var w = sd["fc2.bias"];
+        w.AsSpan<float>()[3] = float.NaN;
+        var ints = sd["conv1.bias"].ToFloatArray().Select(v => (long)Math.Round(v * 10)).ToArray();
+        var sd2 = new StateDict(null, "test");
+        foreach (var (k, t) in sd) sd2.Add(k, k == "conv1.bias" ? Tensor.From(ints, t.ShapeArray()) : t);
+        var log = new ListLogger();
+        ModelFactory.FromSpec(spec, sd2, new ModelOptions { Logger = log });
+        TestContext.Out.WriteLine(string.Join("\n", log.Lines));
+        Assert.That(log.Lines, Has.Some.Matches<string>(l => l.StartsWith("Warning: warning: converted 1 int64 tensors to float32 ('conv1.bias')")));
+        Assert.That(log.Lines, Has.Some.Matches<string>(l => l.StartsWith("Warning: warning: 'fc2.bias' holds 1 NaN or infinite value(s)")));
+    }
+
+    [Test]
+    public void ADirectoryIsNotAWeightsFile()
+    {
+        var dir = Path.GetTempPath();
+        var e = Assert.Throws<ModelFormatException>(() => Vgg.Engine.Loader.Checkpoints.WeightsFile.Read(dir))!;
+        Assert.That(e.Message, Does.Contain("is a directory"));
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Lines { get; } = new();
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Lines) Lines.Add($"{logLevel}: {formatter(state, exception)}");
+        }
+    }
 }
