@@ -90,6 +90,8 @@ public static class ModelFactory
         {
             rec = VggRecognizer.Recognize(stateDict);
             options.Logger?.LogInformation("recognised {Description}", rec.Describe());
+            if (options.Head is { } askedHead && !(askedHead == VggHead.Torchvision && rec.Head == VggHeadKind.Torchvision || askedHead == VggHead.GlobalPool && rec.Head == VggHeadKind.GlobalPool))
+                options.Logger?.LogWarning("ModelOptions.Head = {Head} is ignored: the recognised state dict brings its own head ({Found}); set Architecture to build a torchvision head and bind what fits", askedHead, rec.Head);
             net = rec.Network;
             prefix = options.KeyPrefix ?? rec.KeyPrefix;
             if (options.NumClasses is { } n && n != rec.NumClasses)

@@ -150,6 +150,17 @@ public class SessionGuardTests
     }
 
     [Test]
+    public void AHeadOptionThatARecognisedStateDictOverridesIsAWarning()
+    {
+        var sd = Vgg.Engine.Loader.Checkpoints.WeightsFile.Read(Common.TestData.Fixture("models/numeric/vgg11bn_tiny_dp_fp16.pth"));
+        var found = VggRecognizer.Recognize(sd).Head;
+        var asked = found == VggHeadKind.GlobalPool ? VggHead.Torchvision : VggHead.GlobalPool;
+        var log = new ListLogger();
+        ModelFactory.FromStateDict(sd, new ModelOptions { Head = asked, Logger = log });
+        Assert.That(log.Lines, Has.Some.Matches<string>(l => l.StartsWith($"Warning: ModelOptions.Head = {asked} is ignored")), string.Join("\n", log.Lines));
+    }
+
+    [Test]
     public void ADirectoryIsNotAWeightsFile()
     {
         var dir = Path.GetTempPath();
