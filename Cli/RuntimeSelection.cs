@@ -68,6 +68,7 @@ internal sealed class RuntimeSelection
     {
         // the raw token: an invalid value is reported by AcceptOnlyFromAmong, and GetValue would throw on it
         string precision = r.GetResult(Precision)?.Tokens.FirstOrDefault()?.Value ?? "fp32";
+        if (precision is not ("fp32" or "fp16" or "int8")) return; // AcceptOnlyFromAmong names the valid values
         bool table = r.GetValue(Calibration) is not null;
         if (precision == "int8" && !table)
             r.AddError("--precision int8 needs --calibration TABLE.json: per-tensor activation scales measured on representative images (make one with 'vgg calibrate')");

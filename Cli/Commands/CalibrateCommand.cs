@@ -54,6 +54,12 @@ internal static class CalibrateCommand
         cmd.Options.Add(limit);
         cmd.Options.Add(batch);
         cmd.Options.Add(threads);
+        cmd.Check(r =>
+        {
+            // --percentile without --method percentile would be silently ignored (the table would use max)
+            if (r.GetResult(percentile) is { Implicit: false } && r.GetResult(method)?.Tokens.FirstOrDefault()?.Value != "percentile")
+                r.AddError("--percentile applies to --method percentile (add --method percentile, or drop --percentile for the max method)");
+        });
         cmd.Arguments.Add(images);
         app.SetAction(cmd, (ctx, p) =>
         {

@@ -21,7 +21,8 @@ public readonly record struct SpatialAxis(int Input, int Kernel, int Stride, int
 /// <list type="bullet">
 /// <item>explicit pads (auto_pad NOTSET): out = floor((L + pb + pe − eff) / s) + 1, or with ceil_mode
 /// ceil(...) + 1, where eff = (k − 1)·d + 1; in ceil mode a last window that would start at or beyond
-/// L + pb (entirely in the end padding) is dropped;</item>
+/// L + pb (entirely in the end padding) is dropped, and a window longer than the padded input still gives one
+/// output (PyTorch's div_rtn rounding);</item>
 /// <item>SAME_UPPER / SAME_LOWER: out = ceil(L / s); total padding max(0, (out − 1)·s + eff − L),
 /// split with the extra element at the end (UPPER) or the start (LOWER);</item>
 /// <item>VALID: no padding, out = floor((L − eff) / s) + 1.</item>
@@ -113,15 +114,19 @@ public static class SpatialGeometry
         _ => $"spatial axis {axis}",
     };
 
+    private static long FloorDiv(long a, long b) => a >= 0 ? a / b : -((-a + b - 1) / b);
+
     /// <summary>Output length on one axis with explicit padding (see the class remarks for the rule).</summary>
     /// <exception cref="GraphException">The window does not fit in the padded input.</exception>
     public static int OutputLength(string nodeName, int axis, int input, int effectiveKernel, int stride, int padBegin, int padEnd, bool ceilMode, int spatialRank = 0)
     {
         long span = (long)input + padBegin + padEnd - effectiveKernel;
-        if (span < 0)
+        // Floor division (PyTorch's div_rtn): in ceil mode a window longer than the padded input still gives one
+        // output when it starts inside it (MaxPool2d(2, 2, ceil_mode=True) on a 1×1 input gives 1×1).
+        long o = ceilMode ? FloorDiv(span + stride - 1, stride) + 1 : span < 0 ? 0 : span / stride + 1;
+        if (ceilMode && o > 0 && (o - 1) * stride >= (long)input + padBegin) o--;
+        if (o < 1)
             throw new GraphException(nodeName, $"{Axis(axis, spatialRank)}: the window ({effectiveKernel}) is larger than the padded input ({input} + {padBegin} + {padEnd}); the output would be empty (the input is too small for this layer)");
-        long o = ceilMode ? (span + stride - 1) / stride + 1 : span / stride + 1;
-        if (ceilMode && (o - 1) * stride >= (long)input + padBegin) o--;
         if (o > int.MaxValue)
             throw new GraphException(nodeName, $"{Axis(axis, spatialRank)}: output length {o} (input {input} + padding {padBegin} + {padEnd}, window {effectiveKernel}, stride {stride}) is more than 2^31 − 1");
         return (int)o;

@@ -150,4 +150,27 @@ public class ShapeOverflowTests
         e = Assert.Throws<ArgumentException>(() => new Tensor(DType.Float32, new[] { 65536, 65536 }))!;
         Assert.That(e.Message, Does.Contain("17179869184 bytes"));
     }
+
+    [TestCase("maxpool", 1, 2, 2)]
+    [TestCase("maxpool", 1, 3, 3)]
+    [TestCase("maxpool", 2, 3, 3)]
+    [TestCase("avgpool", 1, 2, 2)]
+    [TestCase("avgpool", 4, 5, 2)]
+    public void ACeilModePoolLongerThanItsInputGivesOneOutputAsInPyTorch(string type, int size, int kernel, int stride)
+    {
+        // torch.nn.MaxPool2d/AvgPool2d(k, s, ceil_mode=True) on an L×L input with k > L gives a 1×1 output
+        // (aten pooling_output_shape: div_rtn); the value is the max / mean of the input values inside the window.
+        var json = $$"""{"input":{"channels":1,"height":{{size}},"width":{{size}}},"layers":[{"type":"{{type}}","kernel":{{kernel}},"stride":{{stride}},"ceil_mode":true},{"type":"flatten"}]}""";
+        var model = Vgg.Engine.Models.ModelFactory.FromSpec(Vgg.Engine.Models.ModelSpec.Parse(json), null);
+        var rng = new Random(size * 10 + kernel);
+        var x = Tensor.From(Enumerable.Range(0, size * size).Select(_ => rng.NextSingle() + 0.5f).ToArray(), 1, 1, size, size);
+        using var session = new Vgg.Engine.Runtime.Session(model, new Vgg.Engine.Runtime.SessionOptions { Backend = Vgg.Engine.Backends.BackendChoice.Cpu, Threads = 1 });
+        var y = session.Run(x).ToFloatArray();
+        Assert.That(y, Has.Length.EqualTo(1));
+        // every input element lies inside the single window (k ≥ L here)
+        float expected = type == "maxpool" ? x.ToFloatArray().Max() : x.ToFloatArray().Sum() / (size * size);
+        Assert.That(y[0], Is.EqualTo(expected).Within(1e-6), $"{type} k{kernel} s{stride} ceil on {size}×{size}");
+        var reference = Vgg.Engine.Cpu.Reference.ReferenceExecutor.Run(model.Graph, new Dictionary<string, Tensor> { [model.Graph.Inputs[0].Name] = x });
+        Assert.That(reference.Values.Single().ToFloatArray()[0], Is.EqualTo(expected).Within(1e-6), "reference executor");
+    }
 }
