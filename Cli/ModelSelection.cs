@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Vgg.Engine;
 using Vgg.Engine.Loader.Checkpoints;
 using Vgg.Engine.Models;
 
@@ -152,6 +153,17 @@ internal sealed class ModelSelection
             p.GetValue(NumClasses), p.GetValue(ResetHead),
             size is { Length: 2 } ? (size[0], size[1]) : null,
             Layer is null ? null : p.GetValue(Layer));
+    }
+
+    /// <summary>
+    /// For verbs that decode images (classify, calibrate): the model's preprocessing must produce its input channels. A spec
+    /// with a 2- or 4-channel input has no image pipeline and runs on tensors only.
+    /// </summary>
+    /// <exception cref="VggEngineException">The model's input is not an image the pipeline can produce.</exception>
+    public static void RequireImagePipeline(Model m, string verb)
+    {
+        if (m.Network is { } net && net.InputChannels != m.Preprocessing.Channels)
+            throw new VggEngineException($"'{m.Architecture}' takes {net.InputChannels}-channel input and has no image preprocessing for it (an image becomes 1 channel, grayscale, or 3, RGB): '{verb}' decodes images; run it on tensors with 'vgg run --input X.npy'");
     }
 
     /// <summary>Checks that every file the request names exists, before any slow work starts.</summary>

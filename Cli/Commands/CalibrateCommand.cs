@@ -57,6 +57,7 @@ internal static class CalibrateCommand
         cmd.Check(r =>
         {
             // --percentile without --method percentile would be silently ignored (the table would use max)
+            _ = r.GetValue(percentile); // a value that does not parse: the parser's own error, not this one
             if (r.GetResult(percentile) is { Implicit: false } && r.GetResult(method)?.Tokens.FirstOrDefault()?.Value != "percentile")
                 r.AddError("--percentile applies to --method percentile (add --method percentile, or drop --percentile for the max method)");
         });
@@ -73,6 +74,7 @@ internal static class CalibrateCommand
             var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
             if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"the output's directory does not exist: '{outDir}'");
             var m = ModelSelection.Load(ctx, request);
+            ModelSelection.RequireImagePipeline(m, "calibrate");
             if (m.Seed is { } seed)
                 ctx.Note($"seeded random weights (--seed {seed}): the table fits only these seeded weights");
             if (files.Count < 100)

@@ -67,6 +67,7 @@ internal static class ClassifyCommand
 
             runtime.GetCalibration(p); // a missing or malformed table stops the verb before the model load
             var m = ModelSelection.Load(ctx, request);
+            ModelSelection.RequireImagePipeline(m, "classify");
             if (m.NumClasses <= 0 || m.OutputKind == OutputKind.Features)
                 throw new VggEngineException($"the model '{m.Architecture}' outputs {m.Graph.Outputs[0]}, not class scores; classify needs a classifier head (use 'vgg run' for raw outputs)");
             if (labelList is not null && labelList.Count != m.NumClasses)

@@ -129,7 +129,8 @@ public static class ModelFactory
             Preprocessing = options.Preprocessing ?? spec.Preprocessing,
             InputSize = options.InputSize ?? (spec.Network.InputHeight, spec.Network.InputWidth),
         };
-        return Finish(net, stateDict, options, options.KeyPrefix ?? "", "spec:" + spec.Name, null, isVgg: false);
+        return Finish(net, stateDict, options, options.KeyPrefix ?? "", "spec:" + spec.Name, null, isVgg: false,
+            tensorInput: !spec.DescribesImages && ReferenceEquals(options.Preprocessing, spec.Preprocessing));
     }
 
     /// <summary>
@@ -149,7 +150,7 @@ public static class ModelFactory
         return Finish(net, null, options, "", net.Name, null, isVgg: true);
     }
 
-    private static Model Finish(Network net, StateDict? stateDict, ModelOptions options, string prefix, string archName, VggRecognition? rec, bool isVgg)
+    private static Model Finish(Network net, StateDict? stateDict, ModelOptions options, string prefix, string archName, VggRecognition? rec, bool isVgg, bool tensorInput = false)
     {
         var full = net;
         if (options.OutputLayer is { } layer) net = net.Truncate(layer);
@@ -200,7 +201,8 @@ public static class ModelFactory
             throw new ModelMismatchException(stateDict?.SourcePath, "labels", $"{classes} labels (the model's {(featuresOnly ? "features-only output has no classes" : "class count")})", $"{labels.Count}");
 
         var pre = options.Preprocessing ?? (size == (224, 224) ? Preprocessing.ImageNet : Preprocessing.ImageNetFor(size.H, size.W));
-        if (pre.Channels != net.InputChannels)
+        // A spec of a 2- or 4-channel input has no image pipeline: the model runs on tensors (Session.Run, vgg run).
+        if (pre.Channels != net.InputChannels && !tensorInput)
             throw new ModelMismatchException(stateDict?.SourcePath, "input", $"preprocessing for {net.InputChannels} channels", $"{pre.Channels} ({pre.Color})");
 
         var name = featuresOnly ? $"{archName}[:{options.OutputLayer}]" : archName;

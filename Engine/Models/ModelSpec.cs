@@ -19,6 +19,7 @@ public sealed class ModelSpec
 {
     private ModelSpec(string name, Network network, Preprocessing preprocessing, IReadOnlyList<string>? labels, string? sourcePath)
     {
+        DescribesImages = preprocessing.Channels == network.InputChannels;
         Name = name;
         Network = network;
         Preprocessing = preprocessing;
@@ -32,8 +33,14 @@ public sealed class ModelSpec
     /// <summary>The network, checked (channels, feature counts, sizes).</summary>
     public Network Network { get; }
 
-    /// <summary>The input pipeline.</summary>
+    /// <summary>
+    /// The input pipeline. A spec whose input has other than 1 or 3 channels and no "preprocessing" object has none
+    /// (<see cref="DescribesImages"/> is false): its model runs on tensors, and this holds the RGB default, unused.
+    /// </summary>
     public Preprocessing Preprocessing { get; }
+
+    /// <summary>Whether <see cref="Preprocessing"/> turns an image into this network's input (false for a 2- or 4-channel input, which no image pipeline produces).</summary>
+    public bool DescribesImages { get; }
 
     /// <summary>Class labels by index, or null.</summary>
     public IReadOnlyList<string>? Labels { get; }

@@ -162,4 +162,42 @@ public class RobustnessTests
         Assert.That(r.Err, Does.Contain($"'{empty}' holds no model.onnx"));
         Assert.That(r.Lines[^1], Is.EqualTo("onnx-test: 1 passed, 0 failed, 0 unsupported (1 case); 1 folder(s) without test cases"));
     }
+
+    [Test]
+    public void ASpecWithTwoInputChannelsRunsOnTensorsAndClassifySaysWhyNot()
+    {
+        using var tmp = new TempDir();
+        var spec = tmp.File("two.json");
+        File.WriteAllText(spec, """{"input":{"channels":2,"height":6,"width":6},"layers":[{"name":"conv","type":"conv","in":2,"out":4,"kernel":3},{"type":"relu"},{"type":"flatten"},{"name":"fc","type":"linear","in":64,"out":3}]}""");
+        var rng = new Random(8);
+        Npy.Write(tmp.File("x.npy"), Tensor.FromSpan<float>(Enumerable.Range(0, 2 * 2 * 36).Select(_ => rng.NextSingle()).ToArray(), 2, 2, 6, 6));
+        var run = Run("run", "--spec", spec, "--seed", "1", "--input", tmp.File("x.npy"), "--output", tmp.File("y.npy"));
+        Assert.That(run.Code, Is.EqualTo(ExitCodes.Ok), run.ToString());
+        Assert.That(Npy.Read(tmp.File("y.npy")).Shape, Is.EqualTo(new[] { 2, 3 }));
+        Assert.That(Run("plan", "--spec", spec).Code, Is.EqualTo(ExitCodes.Ok));
+        var classify = Run("classify", "--spec", spec, "--seed", "1", Shapes);
+        Assert.That(classify.Code, Is.EqualTo(ExitCodes.ModelOrInputError), classify.ToString());
+        Assert.That(classify.Err, Does.Contain("2-channel input").And.Contain("vgg run"));
+        AssertNoStackTrace(classify);
+    }
+
+    [Test]
+    public void PercentileWithoutThePercentileMethodIsAUsageError()
+    {
+        using var tmp = new TempDir();
+        var r = Run("calibrate", "--spec", Repo("models/mnist-cnn.json"), "--seed", "1", "--output", tmp.File("t.json"), "--percentile", "99", Shapes);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.UsageError), r.ToString());
+        Assert.That(r.Err, Does.Contain("--percentile applies to --method percentile"));
+        Assert.That(File.Exists(tmp.File("t.json")), Is.False);
+    }
+
+    [Test]
+    public void AnUnknownPrecisionIsReportedAsSuch()
+    {
+        using var tmp = new TempDir();
+        var r = Run("classify", "--arch", "vgg11", "--seed", "1", "--precision", "INT8", "--calibration", tmp.File("t.json"), Shapes);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.UsageError), r.ToString());
+        Assert.That(r.Err, Does.Contain("'INT8'"));
+        Assert.That(r.Err, Does.Not.Contain("--calibration applies to"), "no second, misleading error");
+    }
 }
