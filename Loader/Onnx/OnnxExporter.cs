@@ -330,13 +330,15 @@ public static class OnnxExporter
                 case MatMulOp: AddNode("MatMul", n.Name, n.Inputs, n.Outputs); break;
                 case BinaryOp b: AddNode(b.Kind.ToString(), n.Name, n.Inputs, n.Outputs); break;
                 case UnaryOp u: AddNode(u.Kind.ToString(), n.Name, n.Inputs, n.Outputs); break;
-                case MaxPoolOp mp: WriteMaxPool(n.Name, mp, n.Inputs[0], n.Outputs); break;
+                case MaxPoolOp mp: WriteMaxPool(n.Name, mp, n.Inputs[0], Spatial(ShapeOf(n.Inputs[0])), n.Outputs); break;
                 case AveragePoolOp ap:
                 {
                     bool dil = ap.Dilations.Any(x => x != 1);
                     if (dil) NeedOpset(n, 19, "AveragePool with dilations");
-                    var attrs = WindowAttrs(ap.KernelShape, ap.Strides, ap.Pads, ap.Dilations, ap.AutoPad, dil);
-                    attrs.Add(AttrInt("ceil_mode", ap.CeilMode ? 1 : 0));
+                    var (pads, ceil) = PortablePads(n.Name, Spatial(ShapeOf(n.Inputs[0])), ap.KernelShape, ap.Strides, ap.Pads, ap.Dilations, ap.AutoPad, ap.CeilMode,
+                        average: true, countIncludePad: ap.CountIncludePad);
+                    var attrs = WindowAttrs(ap.KernelShape, ap.Strides, pads, ap.Dilations, ap.AutoPad, dil);
+                    attrs.Add(AttrInt("ceil_mode", ceil ? 1 : 0));
                     attrs.Add(AttrInt("count_include_pad", ap.CountIncludePad ? 1 : 0));
                     AddNode("AveragePool", n.Name, n.Inputs, n.Outputs, attrs.ToArray());
                     break;
@@ -397,7 +399,14 @@ public static class OnnxExporter
                 WriteActivation(n, c.Activation, cur, actOut);
                 cur = actOut;
             }
-            if (pool) WriteMaxPool(NewNode(n.Name + "/maxpool"), c.FusedMaxPool!, cur, new[] { final });
+            if (pool)
+            {
+                // the pool's input is the conv's output: its spatial size from the conv's geometry
+                int[]? convOutSpatial = null;
+                if (Spatial(ShapeOf(n.Inputs[0])) is { } inSp && inSp.All(x => x >= 0))
+                    convOutSpatial = SpatialGeometry.Resolve(n.Name, inSp, c.KernelShape, c.Strides, c.Pads, c.Dilations, c.AutoPad, ceilMode: false).Select(a => a.Output).ToArray();
+                WriteMaxPool(NewNode(n.Name + "/maxpool"), c.FusedMaxPool!, cur, convOutSpatial, new[] { final });
+            }
         }
 
         private void WriteActivation(Node n, Activation a, string input, string output)
@@ -409,10 +418,53 @@ public static class OnnxExporter
             }
         }
 
-        private void WriteMaxPool(string name, MaxPoolOp mp, string input, IEnumerable<string> outputs)
+        private static int[]? Spatial(int[]? shape) => shape is { Length: > 2 } ? shape[2..] : null;
+
+        /// <summary>
+        /// Pads and ceil_mode for a pooling window that ONNX Runtime sizes as PyTorch does. In ceil mode PyTorch (and the
+        /// engine) drop a last window that would start in the end padding; ONNX Runtime 1.31 does not, and computes one
+        /// output more (onnx shape inference too), which breaks the graph downstream. Where the two counts differ the
+        /// window is written with ceil_mode = 0 and the end pad that gives exactly PyTorch's count under floor rounding:
+        /// pe' = max(0, (o − 1)·s + eff − L − pb). The values are unchanged for max pooling (padding never wins) and for
+        /// average pooling that excludes padding; average pooling that counts padding would change its divisors and is
+        /// refused for that case.
+        /// </summary>
+        private (int[] Pads, bool Ceil) PortablePads(string node, int[]? inputSpatial, int[] k, int[] s, int[] p, int[] d, AutoPad auto, bool ceil,
+            bool average = false, bool countIncludePad = false)
         {
-            var attrs = WindowAttrs(mp.KernelShape, mp.Strides, mp.Pads, mp.Dilations, mp.AutoPad, writeDilations: true);
-            attrs.Add(AttrInt("ceil_mode", mp.CeilMode ? 1 : 0));
+            int r = k.Length;
+            if (!ceil || auto != AutoPad.NotSet || inputSpatial is null || inputSpatial.Length != r || inputSpatial.Any(x => x < 0)) return (p, ceil);
+            int Stride(int i) => s.Length == 0 ? 1 : s[i];
+            int Dil(int i) => d.Length == 0 ? 1 : d[i];
+            int Pad(int i) => p.Length == 0 ? 0 : p[i];
+            var torch = new long[r];
+            bool differs = false;
+            for (int i = 0; i < r; i++)
+            {
+                long eff = (long)(k[i] - 1) * Dil(i) + 1, span = inputSpatial[i] + Pad(i) + Pad(i + r) - eff;
+                torch[i] = SpatialGeometry.OutputLength(node, i, inputSpatial[i], (int)eff, Stride(i), Pad(i), Pad(i + r), ceilMode: true, r);
+                long onnx = (span >= 0 ? (span + Stride(i) - 1) / Stride(i) : 0) + 1; // ceil without PyTorch's drop rule
+                differs |= onnx != torch[i];
+            }
+            if (!differs) return (p, ceil);
+            if (average && countIncludePad)
+                throw new UnsupportedOperatorException(node, "AveragePool", "", _opset,
+                    "a ceil-mode average pool that counts padding and whose last window PyTorch drops: ONNX Runtime sizes it differently, and rewriting its pads would change the divisors");
+            var pads = new int[2 * r];
+            for (int i = 0; i < r; i++)
+            {
+                long eff = (long)(k[i] - 1) * Dil(i) + 1;
+                pads[i] = Pad(i);
+                pads[i + r] = (int)Math.Max(0, (torch[i] - 1) * Stride(i) + eff - inputSpatial[i] - Pad(i));
+            }
+            return (pads, false);
+        }
+
+        private void WriteMaxPool(string name, MaxPoolOp mp, string input, int[]? inputSpatial, IEnumerable<string> outputs)
+        {
+            var (pads, ceil) = PortablePads(name, inputSpatial, mp.KernelShape, mp.Strides, mp.Pads, mp.Dilations, mp.AutoPad, mp.CeilMode);
+            var attrs = WindowAttrs(mp.KernelShape, mp.Strides, pads, mp.Dilations, mp.AutoPad, writeDilations: true);
+            attrs.Add(AttrInt("ceil_mode", ceil ? 1 : 0));
             if (mp.StorageOrder != 0) attrs.Add(AttrInt("storage_order", mp.StorageOrder));
             AddNode("MaxPool", name, new[] { input }, outputs, attrs.ToArray());
         }
