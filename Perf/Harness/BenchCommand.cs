@@ -215,7 +215,8 @@ public static class BenchCommand
             }
             catch (Exception e) when (e is Vgg.Engine.VggEngineException or IOException or ArgumentException)
             {
-                stderr.WriteLine($"vgg bench: {e.Message}");
+                stderr.WriteLine($"vgg bench: no ONNX Runtime baseline: {e.Message}");
+                stderr.WriteLine("vgg bench: run with --no-ort to time the engine alone");
                 File.Delete(exported);
                 return 1;
             }
