@@ -53,6 +53,14 @@ internal static class MemOps
         set[n++] = sector;
     }
 
+    /// <summary>Adds the 32-byte sectors of an access of <paramref name="bytes"/> (≤ 32) at <paramref name="addr"/>: its first and last.</summary>
+    private static void AddSectors(Span<ulong> set, ref int n, ulong addr, int bytes)
+    {
+        ulong s0 = addr >> 5, s1 = (addr + (ulong)bytes - 1) >> 5;
+        if (n == 0 || set[n - 1] != s0) AddSector(set, ref n, s0); // consecutive lanes usually share the last sector
+        if (s1 != s0) AddSector(set, ref n, s1);
+    }
+
     private static void CountGlobal(LaunchStats s, bool store, uint mask, int bytesPerLane, int sectors)
     {
         long bytes = (long)BitOperations.PopCount(mask) * bytesPerLane;
@@ -138,10 +146,7 @@ internal static class MemOps
                 Unsafe.Add(ref r, d + l) = sx ? (ulong)PTypes.SignExtend(v, size * 8) & dmask : v;
             }
             else for (int e = 0; e < n; e++) w.Reg(i.V![e], l) = Ext(Read(ref Unsafe.Add(ref p, e * size), size), size, ref i);
-            ulong s0 = addr >> 5;
-            if (ns == 0 || sectors[ns - 1] != s0) AddSector(sectors, ref ns, s0);
-            ulong s1 = (addr + (ulong)total - 1) >> 5;
-            if (s1 != s0) AddSector(sectors, ref ns, s1);
+            AddSectors(sectors, ref ns, addr, total);
         }
         CountGlobal(b.Stats, false, mask, total, ns);
     }
@@ -162,10 +167,7 @@ internal static class MemOps
             ref byte p = ref b.GlobalRef(w, ref i, l, addr, total);
             if (i.V is null) Write(ref p, size, Unsafe.Add(ref r, src + l));
             else for (int e = 0; e < n; e++) Write(ref Unsafe.Add(ref p, e * size), size, w.Reg(i.V![e], l));
-            ulong s0 = addr >> 5;
-            if (ns == 0 || sectors[ns - 1] != s0) AddSector(sectors, ref ns, s0);
-            ulong s1 = (addr + (ulong)total - 1) >> 5;
-            if (s1 != s0) AddSector(sectors, ref ns, s1);
+            AddSectors(sectors, ref ns, addr, total);
         }
         CountGlobal(b.Stats, true, mask, total, ns);
     }
@@ -315,8 +317,7 @@ internal static class MemOps
                 case Space.Local: lmask |= 1u << l; break;
                 default:
                     gmask |= 1u << l;
-                    AddSector(sectors, ref ns, addr >> 5);
-                    if ((addr + (ulong)total - 1) >> 5 != addr >> 5) AddSector(sectors, ref ns, (addr + (ulong)total - 1) >> 5);
+                    AddSectors(sectors, ref ns, addr, total);
                     break;
             }
         }
