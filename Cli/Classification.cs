@@ -8,14 +8,6 @@ internal readonly record struct Prediction(int Index, string? Label, double Prob
 /// <summary>Class probabilities and top-k from a model's output row.</summary>
 internal static class Classification
 {
-    /// <summary>NaN and ±infinity values in <paramref name="values"/> (an output that holds any means nothing).</summary>
-    public static long CountNonFinite(ReadOnlySpan<float> values)
-    {
-        long n = 0;
-        foreach (float v in values) if (!float.IsFinite(v)) n++;
-        return n;
-    }
-
     /// <summary>
     /// Probabilities from one output row, by what the model's last layer already did: logits → softmax
     /// (torch.softmax: exp(x − max) / Σ exp(x − max), computed in float64); log_softmax → exp; softmax → as is.

@@ -163,7 +163,7 @@ internal static class ClassifyCommand
         for (int g = 0; g < group.Length; g++)
         {
             var row = output.AsSpan(g * classes, classes);
-            nonFinite[group[g]] = Classification.CountNonFinite(row);
+            nonFinite[group[g]] = NonFinite.Count(row);
             var probs = Classification.Probabilities(row, m.OutputKind);
             results[group[g]] = Classification.TopK(probs, o.Top, o.Labels);
         }

@@ -58,7 +58,7 @@ internal static class InspectCommand
         var byType = sd.Values.GroupBy(t => t.DType).OrderBy(g => g.Key)
             .Select(g => $"{g.Key.Name()}: {g.Count()} tensors, {g.Sum(t => t.ElementCount).ToString("N0", ci)} elements");
         sb.Append("by dtype:     ").Append(string.Join("; ", byType)).Append('\n');
-        var nonFinite = sd.Where(kv => kv.Value.DType.IsFloatingPoint()).Select(kv => (kv.Key, Count: NonFinite(kv.Value))).Where(x => x.Count > 0).ToList();
+        var nonFinite = sd.Where(kv => kv.Value.DType.IsFloatingPoint()).Select(kv => (kv.Key, Count: CountNonFinite(kv.Value))).Where(x => x.Count > 0).ToList();
         sb.Append("non-finite:   ").Append(nonFinite.Count == 0
             ? "none (no NaN or infinite values)"
             : $"{nonFinite.Count} tensor(s) hold NaN or infinite values (every output of the model will too): " +
@@ -84,15 +84,15 @@ internal static class InspectCommand
     private static string Quote(string s) => s.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"') ? "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'" : s;
 
     /// <summary>NaN and ±infinity values in a floating-point tensor.</summary>
-    private static long NonFinite(Tensor t)
+    private static long CountNonFinite(Tensor t)
     {
-        if (t.DType == DType.Float32) return Classification.CountNonFinite(t.AsSpan<float>());
+        if (t.DType == DType.Float32) return Vgg.Engine.NonFinite.Count(t.AsSpan<float>());
         long n = 0;
         if (t.DType == DType.Float64)
         {
             foreach (double v in t.AsSpan<double>()) if (!double.IsFinite(v)) n++;
             return n;
         }
-        return Classification.CountNonFinite(t.ToFloatArray()); // float16, bfloat16: exact in float32
+        return Vgg.Engine.NonFinite.Count(t.ToFloatArray()); // float16, bfloat16: exact in float32
     }
 }

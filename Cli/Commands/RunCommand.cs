@@ -50,7 +50,7 @@ internal static class RunCommand
             ctx.Cancellation.ThrowIfCancellationRequested();
             var y = ctx.Step($"running {m.Architecture} on {x}", () => session.Run(x));
             WriteAtomically(outPath, y);
-            long nonFinite = y.DType == DType.Float32 ? Classification.CountNonFinite(y.AsSpan<float>()) : 0;
+            long nonFinite = y.DType == DType.Float32 ? NonFinite.Count(y.AsSpan<float>()) : 0;
             if (nonFinite > 0)
                 ctx.Note($"the output holds {nonFinite} NaN or infinite value(s) of {y.ElementCount}: the weights or the input contain non-finite numbers ('vgg inspect' counts them in the weights)");
             ctx.Logger("vgg").LogInformation("wrote {Output}: {Tensor}", outPath, y.ToString());

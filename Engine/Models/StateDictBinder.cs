@@ -196,8 +196,7 @@ public static class StateDictBinder
         foreach (var (key, t) in weights)
         {
             if (t.DType != DType.Float32) continue;
-            long bad = 0;
-            foreach (float v in t.AsSpan<float>()) if (!float.IsFinite(v)) bad++;
+            long bad = NonFinite.Count(t.AsSpan<float>());
             if (bad > 0) report.Messages.Add($"warning: '{key}' holds {bad} NaN or infinite value(s): the model's outputs will not be finite");
         }
         int nbt = ignored.Count(k => k.EndsWith("num_batches_tracked", StringComparison.Ordinal));

@@ -100,7 +100,7 @@ public sealed class Session : IDisposable
     private readonly IReadOnlySet<string> _valueInputs = new HashSet<string>();
     private int _inFlight;
     private int _disposedFlag; // 1 once Dispose began; written with Interlocked (a full fence), see Dispose
-    private bool _disposed => Volatile.Read(ref _disposedFlag) != 0;
+    private bool IsDisposed => Volatile.Read(ref _disposedFlag) != 0;
     private long _clock;
 
     private sealed class PlanEntry : IDisposable
@@ -428,7 +428,7 @@ public sealed class Session : IDisposable
     private void Enter()
     {
         Interlocked.Increment(ref _inFlight);
-        if (_disposed)
+        if (IsDisposed)
         {
             Interlocked.Decrement(ref _inFlight);
             throw new ObjectDisposedException(nameof(Session));
@@ -437,7 +437,7 @@ public sealed class Session : IDisposable
 
     private void Leave() => Interlocked.Decrement(ref _inFlight);
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 
     /// <summary>Rents a plan entry and an execution context for these shapes (between <see cref="Enter"/> and <see cref="Leave"/>).</summary>
     private (PlanEntry Entry, IExecutionContext Context) Acquire(IReadOnlyDictionary<string, int[]> shapes, IReadOnlyDictionary<string, Tensor>? values = null)
@@ -524,9 +524,8 @@ public sealed class Session : IDisposable
     /// </summary>
     private static void CheckFinite(string name, ReadOnlySpan<float> values)
     {
-        for (int i = 0; i < values.Length; i++)
-            if (!float.IsFinite(values[i]))
-                throw new InvalidInputException(name, $"element {i} is {values[i]}: an INT8 session cannot represent NaN or infinite inputs (quantization would turn them into ordinary values and a meaningless answer); FP32 propagates them");
+        if (NonFinite.IndexOfFirst(values) is var i and >= 0)
+            throw new InvalidInputException(name, $"element {i} is {values[i]}: an INT8 session cannot represent NaN or infinite inputs (quantization would turn them into ordinary values and a meaningless answer); FP32 propagates them");
     }
 
     /// <summary>Runs a single-input model and returns its first output as a new tensor.</summary>
